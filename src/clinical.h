@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * clinical.h
+ *	  Declarations shared between the parts of the clinical extension:
+ *	  settings (GUC variables), the background worker's shared state and
+ *	  the small helpers in util.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CLINICAL_H
+#define CLINICAL_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "storage/spin.h"
+#include "utils/rel.h"
+
+#ifndef CLINICAL_VERSION
+#define CLINICAL_VERSION "unknown"
+#endif
+
+#define CLINICAL_WORKER_NAME "clinical worker"
+
+/* settings defined in clinical.c */
+extern char *clinical_database;
+extern int	clinical_maintenance_interval;	/* seconds, 0 = off */
+extern char *clinical_redis_host;
+extern int	clinical_redis_port;
+extern int	clinical_redis_db;
+extern char *clinical_redis_user;
+extern char *clinical_redis_password;
+extern int	clinical_redis_connect_timeout; /* milliseconds */
+extern int	clinical_redis_command_timeout; /* milliseconds */
+
+/* true when the library was loaded through shared_preload_libraries */
+extern bool clinical_preloaded;
+
+/*
+ * State of the background worker, in shared memory. Exists only when the
+ * library is preloaded; ClinicalShared is NULL otherwise.
+ */
+typedef struct ClinicalSharedState
+{
+	slock_t		mutex;
+	pid_t		worker_pid;		/* 0 when not running */
+	Oid			worker_dboid;
+	TimestampTz worker_started;
+	TimestampTz worker_last_activity;
+	char		worker_state[64];	/* short text, e.g. "idle" */
+} ClinicalSharedState;
+
+extern ClinicalSharedState *ClinicalShared;
+
+/* clinical.c */
+extern Size clinical_shmem_size(void);
+
+/* worker.c */
+extern void clinical_worker_register(void);
+extern PGDLLEXPORT void clinical_worker_main(Datum main_arg);
+
+/* events a row trigger function handles, for clinical_check_row_trigger */
+#define CLINICAL_ON_INSERT	0x01
+#define CLINICAL_ON_UPDATE	0x02
+#define CLINICAL_ON_DELETE	0x04
+
+/* util.c */
+extern bool clinical_extension_exists(void);
+extern void clinical_check_row_trigger(FunctionCallInfo fcinfo,
+									   const char *funcname,
+									   bool before, int events);
+
+/*
+ * A per-trigger cache of part-specific metadata, kept across statements
+ * and thrown away when the relation changes (relcache invalidation).
+ * Parts keep their own entry type whose first member is this header.
+ */
+typedef struct ClinicalTrigCacheEntry
+{
+	Oid			tgoid;			/* hash key: the trigger's OID */
+	Oid			relid;
+	bool		valid;			/* false: caller must (re)fill the entry */
+	MemoryContext cxt;			/* the entry's own memory, reset on refill */
+} ClinicalTrigCacheEntry;
+
+typedef struct ClinicalTrigCache ClinicalTrigCache;
+
+extern ClinicalTrigCache *clinical_trigcache_create(const char *name,
+													Size entrysize);
+extern ClinicalTrigCacheEntry *clinical_trigcache_lookup(ClinicalTrigCache *cache,
+														 Oid tgoid, Oid relid,
+														 bool *valid);
+
+#endif							/* CLINICAL_H */

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# test/harness.sh - runs as the server user inside CLINICAL_TMP (see
+# test/run.sh): starts the cluster and redis-server, runs the three kinds
+# of tests, prints a summary line and exits non-zero if anything failed.
+set -uo pipefail
+. "$CLINICAL_SRC/test/lib.sh"
+cd "$CLINICAL_SRC"
+
+passed=0
+failed=0
+declare -a failures=()
+
+count_tap() {   # count_tap FILE-OF-OUTPUT -> prints "passed failed"
+  local p f
+  p=$(grep -cE '^[[:space:]]*ok [0-9]+' "$1")
+  f=$(grep -cE '^[[:space:]]*not ok [0-9]+' "$1")
+  echo "$p $f"
+}
+
+pg_init || { echo "0 passed, 1 failed"; exit 1; }
+pg_start || { cat "$PGLOG"; echo "0 passed, 1 failed"; exit 1; }
+redis_start || { echo "0 passed, 1 failed"; exit 1; }
+q -d postgres -c "CREATE DATABASE clinical_test" >/dev/null
+q -c "CREATE EXTENSION pgtap" >/dev/null
+# the worker started before clinical_test existed; the postmaster restarts it
+wait_for_worker || echo "warning: the clinical worker did not start" >&2
+
+echo "== pg_regress"
+regress_suites=$(ls sql/*.sql 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.sql$//')
+if [ -n "$regress_suites" ]; then
+  mkdir -p "$CLINICAL_TMP/regress"
+  "$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress" \
+    --inputdir="$CLINICAL_SRC" --outputdir="$CLINICAL_TMP/regress" \
+    --host="$PGHOST" --port="$PGPORT" --user="$PGUSER" \
+    --dbname=contrib_regression $regress_suites > "$CLINICAL_TMP/regress.out" 2>&1
+  rc=$?
+  cat "$CLINICAL_TMP/regress.out"
+  # PG 15 prints "test name ... ok"; PG 16+ prints TAP ("ok 1 - name").
+  p=$(grep -cE '(\.\.\. ok|^ok [0-9]+ )' "$CLINICAL_TMP/regress.out")
+  f=$(grep -cE '(\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+ )' "$CLINICAL_TMP/regress.out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$f" -gt 0 ]; then
+    failures+=("pg_regress")
+    [ -f "$CLINICAL_TMP/regress/regression.diffs" ] && head -c 20000 "$CLINICAL_TMP/regress/regression.diffs"
+  fi
+fi
+
+echo "== pgTAP"
+tapfiles=$(ls test/pgtap/*.sql 2>/dev/null)
+if [ -n "$tapfiles" ]; then
+  pg_prove -v -d clinical_test $tapfiles > "$CLINICAL_TMP/pgtap.out" 2>&1
+  rc=$?
+  cat "$CLINICAL_TMP/pgtap.out"
+  read -r p f < <(count_tap "$CLINICAL_TMP/pgtap.out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$f" -gt 0 ] && failures+=("pgTAP")
+fi
+
+echo "== integration"
+for script in test/integration/*.sh; do
+  [ -e "$script" ] || continue
+  name=$(basename "$script" .sh)
+  echo "-- $name"
+  # each script leaves the cluster and redis-server running, as it found them
+  timeout 900 bash "$script" > "$CLINICAL_TMP/int-$name.out" 2>&1
+  rc=$?
+  sed 's/^/   /' "$CLINICAL_TMP/int-$name.out"
+  read -r p f < <(count_tap "$CLINICAL_TMP/int-$name.out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "   not ok - $name exited with $rc"; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$f" -gt 0 ] && failures+=("$name")
+  # make sure the next script finds the servers up
+  [ -f "$PGDATA/postmaster.pid" ] || pg_start
+  rcli ping >/dev/null 2>&1 || redis_start
+done
+
+if [ "$failed" -gt 0 ]; then
+  echo "== failed: ${failures[*]}"
+  echo "== last lines of the server log:"
+  tail -n 40 "$PGLOG"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
