@@ -6,6 +6,11 @@ set -uo pipefail
 . "$CLINICAL_SRC/test/lib.sh"
 cd "$CLINICAL_SRC"
 
+# ONLY=regex limits the run to the suites, pgTAP files and integration
+# scripts whose names match (for development; make test runs everything).
+ONLY=${ONLY:-}
+pick() { if [ -z "$ONLY" ]; then cat; else grep -E -- "$ONLY" || true; fi; }
+
 passed=0
 failed=0
 declare -a failures=()
@@ -26,7 +31,7 @@ q -c "CREATE EXTENSION pgtap" >/dev/null
 wait_for_worker || echo "warning: the clinical worker did not start" >&2
 
 echo "== pg_regress"
-regress_suites=$(ls sql/*.sql 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.sql$//')
+regress_suites=$(ls sql/*.sql 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.sql$//' | pick)
 if [ -n "$regress_suites" ]; then
   mkdir -p "$CLINICAL_TMP/regress"
   "$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress" \
@@ -47,7 +52,7 @@ if [ -n "$regress_suites" ]; then
 fi
 
 echo "== pgTAP"
-tapfiles=$(ls test/pgtap/*.sql 2>/dev/null)
+tapfiles=$(ls test/pgtap/*.sql 2>/dev/null | pick)
 if [ -n "$tapfiles" ]; then
   pg_prove -v -d clinical_test $tapfiles > "$CLINICAL_TMP/pgtap.out" 2>&1
   rc=$?
@@ -59,8 +64,7 @@ if [ -n "$tapfiles" ]; then
 fi
 
 echo "== integration"
-for script in test/integration/*.sh; do
-  [ -e "$script" ] || continue
+for script in $(ls test/integration/*.sh 2>/dev/null | pick); do
   name=$(basename "$script" .sh)
   echo "-- $name"
   # each script leaves the cluster and redis-server running, as it found them

@@ -16,11 +16,17 @@ cp "$CLINICAL_REPO/clinical.control" "$CLINICAL_SRC/"
 [ -d "$CLINICAL_REPO/src/sql/upgrade" ] && mkdir -p "$CLINICAL_SRC/upgrade" && cp -r "$CLINICAL_REPO/src/sql/upgrade/." "$CLINICAL_SRC/upgrade/"
 export CLINICAL_TMP CLINICAL_SRC
 
+# settings passed through to the scripts (test selection, benchmark sizes)
+CLINICAL_PASS_ENV=()
+for v in ONLY ROUNDS ROWS SCALE; do
+  [ -n "${!v:-}" ] && CLINICAL_PASS_ENV+=("$v=${!v}")
+done
+
 if [ "$(id -u)" -eq 0 ]; then
   chown -R postgres: "$CLINICAL_TMP"
-  as_server_user() { runuser -u postgres -- env CLINICAL_TMP="$CLINICAL_TMP" CLINICAL_SRC="$CLINICAL_SRC" PGUSER=postgres "$@"; }
+  as_server_user() { runuser -u postgres -- env CLINICAL_TMP="$CLINICAL_TMP" CLINICAL_SRC="$CLINICAL_SRC" "${CLINICAL_PASS_ENV[@]}" PGUSER=postgres "$@"; }
 else
-  as_server_user() { env CLINICAL_TMP="$CLINICAL_TMP" CLINICAL_SRC="$CLINICAL_SRC" "$@"; }
+  as_server_user() { env CLINICAL_TMP="$CLINICAL_TMP" CLINICAL_SRC="$CLINICAL_SRC" "${CLINICAL_PASS_ENV[@]}" "$@"; }
 fi
 
 sandbox_cleanup() {
