@@ -12,7 +12,8 @@ CLINICAL_SRC="$CLINICAL_TMP/src"
 mkdir -p "$CLINICAL_SRC"
 cp -r "$CLINICAL_REPO/sql" "$CLINICAL_REPO/expected" "$CLINICAL_REPO/test" "$CLINICAL_SRC/"
 [ -d "$CLINICAL_REPO/bench" ] && cp -r "$CLINICAL_REPO/bench" "$CLINICAL_SRC/"
-cp "$CLINICAL_REPO/clinical.control" "$CLINICAL_SRC/"
+cp "$CLINICAL_REPO/clinical.control" "$CLINICAL_REPO/META.json" "$CLINICAL_SRC/"
+cp -r "$CLINICAL_REPO/src/sql" "$CLINICAL_SRC/sqlparts"
 [ -d "$CLINICAL_REPO/src/sql/upgrade" ] && mkdir -p "$CLINICAL_SRC/upgrade" && cp -r "$CLINICAL_REPO/src/sql/upgrade/." "$CLINICAL_SRC/upgrade/"
 export CLINICAL_TMP CLINICAL_SRC
 
