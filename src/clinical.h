@@ -64,6 +64,10 @@ extern PGDLLEXPORT void clinical_worker_main(Datum main_arg);
 #define CLINICAL_ON_UPDATE	0x02
 #define CLINICAL_ON_DELETE	0x04
 
+/* pseudonym.c */
+extern void pseud_define_gucs(void);
+extern char *clinical_pseudonym_cstring(const char *data, size_t len, int key_version);
+
 /* util.c */
 extern bool clinical_extension_exists(void);
 extern void clinical_check_row_trigger(FunctionCallInfo fcinfo,

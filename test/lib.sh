@@ -28,6 +28,7 @@ clinical_env() {
   export PGUSER=${PGUSER:-$(id -un)}
   export PGDATABASE=${PGDATABASE:-clinical_test}
   export PGLOG="$CLINICAL_TMP/postgres.log"
+  export CLINICAL_KEYRING="$CLINICAL_TMP/keyring"
   export REDIS_DIR="$CLINICAL_TMP/redis"
   if [ -f "$CLINICAL_TMP/ports" ]; then
     . "$CLINICAL_TMP/ports"
@@ -47,6 +48,15 @@ pg_init() {
   mkdir -p "$PGHOST"
   initdb -D "$PGDATA" -A trust -U "$PGUSER" -E UTF8 --locale=C --no-sync >"$CLINICAL_TMP/initdb.log" 2>&1 \
     || { cat "$CLINICAL_TMP/initdb.log" >&2; return 1; }
+  # the test keyring: versions 1 and 2 are bytes 0x00..0x1f and 0x20..0x3f,
+  # version 3 is the 131-byte key of RFC 4231 test cases 6 and 7
+  {
+    echo "# clinical test keyring - test keys only"
+    echo "1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    echo "2:202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    printf '3:'; printf 'aa%.0s' $(seq 1 131); echo
+  } > "$CLINICAL_KEYRING"
+  chmod 600 "$CLINICAL_KEYRING"
   cat >> "$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PGPORT
@@ -55,6 +65,7 @@ shared_preload_libraries = 'clinical'
 clinical.database = 'clinical_test'
 clinical.redis_host = '127.0.0.1'
 clinical.redis_port = $REDIS_PORT
+clinical.keyring_file = '$CLINICAL_KEYRING'
 max_prepared_transactions = 10
 fsync = off
 log_line_prefix = '%m [%p] %b '

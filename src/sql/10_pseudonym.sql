@@ -1,0 +1,234 @@
+-- src/sql/10_pseudonym.sql
+-- ID pseudonymisation: keyed HMAC-SHA256 of identifiers under versioned
+-- keys from the server-side keyring file (clinical.keyring_file).
+
+\echo Use "CREATE EXTENSION clinical" to load this file. \quit
+
+CREATE FUNCTION @extschema@.pseudonym(
+    value text,
+    key_version integer DEFAULT NULL,
+    normalization text DEFAULT NULL,
+    to_version integer DEFAULT NULL)
+RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'clinical_pseudonym';
+
+COMMENT ON FUNCTION @extschema@.pseudonym(text, integer, text, integer) IS
+'Keyed pseudonym of a value: "v<version>:" + base64url(HMAC-SHA256(key, normalized value)); NULL for NULL; key_version NULL = current key; normalization one of none, trim, upper, lower, trim_upper, trim_lower, alnum_upper; to_version wraps the result once under that key (the value a rotated column holds)';
+
+CREATE FUNCTION @extschema@.pseudonym_bytea(
+    value bytea,
+    key_version integer DEFAULT NULL)
+RETURNS bytea
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'clinical_pseudonym_bytea';
+
+COMMENT ON FUNCTION @extschema@.pseudonym_bytea(bytea, integer) IS
+'Raw 32-byte HMAC-SHA256 of a value under a keyring key (NULL = current key)';
+
+CREATE FUNCTION @extschema@.repseudonym(pseudonym text, to_version integer)
+RETURNS text
+LANGUAGE c STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'clinical_repseudonym';
+
+COMMENT ON FUNCTION @extschema@.repseudonym(text, integer) IS
+'One key-rotation step without plaintext: "vA:x" becomes "v<to_version>:" + base64url(HMAC(key to_version, "vA:x"))';
+
+CREATE FUNCTION @extschema@.pseudonym_version(value text)
+RETURNS integer
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'clinical_pseudonym_version';
+
+COMMENT ON FUNCTION @extschema@.pseudonym_version(text) IS
+'Key version of a value in pseudonym form ("v<version>:" + 43 base64url characters), NULL for anything else';
+
+CREATE FUNCTION @extschema@.keyring_status(
+    OUT version integer,
+    OUT is_current boolean,
+    OUT key_bytes integer,
+    OUT fingerprint text)
+RETURNS SETOF record
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'clinical_keyring_status';
+
+COMMENT ON FUNCTION @extschema@.keyring_status() IS
+'Key versions in the keyring, which one is current, key lengths and a short fingerprint (never the key)';
+
+-- Computing pseudonyms is an oracle for the keyed hash: only roles granted
+-- EXECUTE may do it (the trigger needs no grant).
+REVOKE ALL ON FUNCTION @extschema@.pseudonym(text, integer, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pseudonym_bytea(bytea, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.repseudonym(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.keyring_status() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.pseudonymize_trigger()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'clinical_pseudonymize_trigger';
+
+COMMENT ON FUNCTION @extschema@.pseudonymize_trigger() IS
+'BEFORE INSERT OR UPDATE row trigger replacing plaintext in the named text/varchar columns by pseudonyms; attach it with clinical.enable_pseudonymization()';
+
+CREATE FUNCTION @extschema@.enable_pseudonymization(
+    target regclass,
+    columns text[],
+    key_version integer DEFAULT NULL,
+    normalization text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col text;
+    att record;
+    args text;
+BEGIN
+    IF target IS NULL OR columns IS NULL OR cardinality(columns) = 0 THEN
+        RAISE EXCEPTION 'target and columns are required'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name the table and at least one text or varchar column.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = target AND relkind IN ('r', 'p')) THEN
+        RAISE EXCEPTION '"%" is not a table', target
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Pseudonymisation triggers go on ordinary or partitioned tables.';
+    END IF;
+    FOREACH col IN ARRAY columns LOOP
+        SELECT a.atttypid, a.atttypmod INTO att
+          FROM pg_attribute a
+         WHERE a.attrelid = target AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, target
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Name existing text or varchar columns.';
+        END IF;
+        IF att.atttypid NOT IN ('text'::regtype, 'varchar'::regtype) THEN
+            RAISE EXCEPTION 'column "%" of relation "%" is of type %, not text or varchar',
+                            col, target, format_type(att.atttypid, att.atttypmod)
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Only text and varchar columns can hold pseudonyms.';
+        END IF;
+        IF att.atttypid = 'varchar'::regtype AND att.atttypmod > 0 AND att.atttypmod - 4 < 56 THEN
+            RAISE EXCEPTION 'column "%" of relation "%" is too short for pseudonyms', col, target
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = format('It is %s; pseudonyms take up to 56 characters.', format_type(att.atttypid, att.atttypmod)),
+                      HINT = 'Make the column varchar(56) or longer, or text.';
+        END IF;
+    END LOOP;
+    IF cardinality(columns) <> (SELECT count(DISTINCT c) FROM unnest(columns) c) THEN
+        RAISE EXCEPTION 'columns are named more than once'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name each column once.';
+    END IF;
+    IF key_version IS NOT NULL AND key_version <= 0 THEN
+        RAISE EXCEPTION 'key version must be a positive integer'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use a version listed by clinical.keyring_status(), or NULL for the current key.';
+    END IF;
+    -- checks the keyring is loadable, the key version exists and the normalisation is known
+    PERFORM @extschema@.pseudonym('', key_version, normalization);
+
+    SELECT string_agg(quote_literal(a), ', ')
+      INTO args
+      FROM unnest(ARRAY[coalesce(key_version::text, ''), coalesce(normalization, '')] || columns) a;
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'clinical_pseudonymize') THEN
+        EXECUTE format('DROP TRIGGER clinical_pseudonymize ON %s', target);
+    END IF;
+    EXECUTE format('CREATE TRIGGER clinical_pseudonymize BEFORE INSERT OR UPDATE OF %s ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION @extschema@.pseudonymize_trigger(%s)',
+                   (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) c), target, args);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.enable_pseudonymization(regclass, text[], integer, text) IS
+'Attach (or reconfigure) the trigger that replaces plaintext in these text/varchar columns by pseudonyms on INSERT and UPDATE';
+
+CREATE FUNCTION @extschema@.disable_pseudonymization(target regclass)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = target AND tgname = 'clinical_pseudonymize') THEN
+        RAISE NOTICE 'pseudonymisation is not enabled on %', target;
+        RETURN false;
+    END IF;
+    EXECUTE format('DROP TRIGGER clinical_pseudonymize ON %s', target);
+    RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.disable_pseudonymization(regclass) IS
+'Remove the pseudonymisation trigger from a table; stored pseudonyms stay as they are';
+
+CREATE VIEW @extschema@.pseudonymized_columns AS
+SELECT t.tgrelid::regclass AS target,
+       a.columns,
+       nullif(a.args[1], '')::integer AS key_version,
+       coalesce(nullif(a.args[2], ''), 'none') AS normalization,
+       t.tgenabled <> 'D' AS enabled
+  FROM pg_catalog.pg_trigger t
+ CROSS JOIN LATERAL (
+       -- tgargs holds the arguments, each followed by a NUL byte
+       SELECT string_to_array(encode(t.tgargs, 'escape'), E'\\000') AS parts) raw
+ CROSS JOIN LATERAL (
+       SELECT raw.parts[1:cardinality(raw.parts) - 1] AS args) r
+ CROSS JOIN LATERAL (
+       SELECT r.args, r.args[3:] AS columns) a
+ WHERE t.tgfoid = '@extschema@.pseudonymize_trigger()'::regprocedure;
+
+COMMENT ON VIEW @extschema@.pseudonymized_columns IS
+'Tables whose columns are pseudonymised by trigger, with the key version (NULL = current) and normalisation';
+
+CREATE FUNCTION @extschema@.repseudonymize(
+    target regclass,
+    "column" name,
+    to_version integer,
+    batch_size integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    total bigint := 0;
+    n bigint;
+    pattern text;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                    WHERE attrelid = target AND attname = "column" AND attnum > 0 AND NOT attisdropped
+                      AND atttypid IN ('text'::regtype, 'varchar'::regtype)) THEN
+        RAISE EXCEPTION 'relation "%" has no text or varchar column "%"', target, "column"
+            USING ERRCODE = 'undefined_column',
+                  HINT = 'Name the column that holds the pseudonyms.';
+    END IF;
+    -- the key must exist before anything is rewritten
+    PERFORM @extschema@.pseudonym('', to_version);
+    pattern := format('v%s:%%', to_version);
+    LOOP
+        EXECUTE format(
+            'UPDATE %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
+              WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s
+                                       WHERE @extschema@.pseudonym_version(%2$I) IS NOT NULL
+                                         AND %2$I NOT LIKE $2
+                                       LIMIT $3))',
+            target, "column")
+          USING to_version, pattern, batch_size;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        EXIT WHEN n = 0;
+        total := total + n;
+        RAISE NOTICE 'repseudonymize %.%: % rows rewritten to key version %', target, "column", total, to_version;
+    END LOOP;
+    RETURN total;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.repseudonymize(regclass, name, integer, integer) IS
+'Rotate the pseudonyms stored in a column to another key version without plaintext (each "vA:x" becomes HMAC(key to_version, "vA:x")), in batches with progress notices; returns the number of rows rewritten';
+
+REVOKE ALL ON FUNCTION @extschema@.enable_pseudonymization(regclass, text[], integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.disable_pseudonymization(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.repseudonymize(regclass, name, integer, integer) FROM PUBLIC;

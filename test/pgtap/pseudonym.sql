@@ -1,0 +1,81 @@
+-- pgTAP: ID pseudonymisation. The test cluster's keyring holds versions 1,
+-- 2 (32-byte keys 0x00..0x1f, 0x20..0x3f) and 3 (131 bytes 0xaa).
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS clinical;
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+SELECT plan(25);
+
+SELECT has_function('clinical', 'pseudonym', ARRAY['text', 'integer', 'text', 'integer']);
+SELECT has_function('clinical', 'pseudonym_bytea', ARRAY['bytea', 'integer']);
+SELECT has_function('clinical', 'repseudonym', ARRAY['text', 'integer']);
+SELECT has_function('clinical', 'repseudonymize', ARRAY['regclass', 'name', 'integer', 'integer']);
+SELECT has_function('clinical', 'enable_pseudonymization', ARRAY['regclass', 'text[]', 'integer', 'text']);
+SELECT has_function('clinical', 'disable_pseudonymization', ARRAY['regclass']);
+SELECT has_view('clinical', 'pseudonymized_columns', 'view clinical.pseudonymized_columns exists');
+SELECT is((SELECT provolatile::text || proparallel::text FROM pg_proc
+            WHERE oid = 'clinical.pseudonym(text,integer,text,integer)'::regprocedure),
+          'ss', 'pseudonym() is STABLE and PARALLEL SAFE');
+
+-- equality with pgcrypto's hmac on 10,000 random values
+CREATE TEMP TABLE vals AS
+  SELECT md5(random()::text) || repeat(chr(65 + (random() * 25)::int), (random() * 40)::int) AS v
+    FROM generate_series(1, 10000);
+SELECT is((SELECT count(*) FROM vals
+            WHERE clinical.pseudonym_bytea(convert_to(v, 'UTF8'), 1)
+                  = hmac(convert_to(v, 'UTF8'), decode('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex'), 'sha256')),
+          10000::bigint, 'pseudonym_bytea equals pgcrypto hmac(sha256) on 10,000 random values (key 1)');
+SELECT is((SELECT count(*) FROM vals
+            WHERE clinical.pseudonym_bytea(convert_to(v, 'UTF8'), 3)
+                  = hmac(convert_to(v, 'UTF8'), decode(repeat('aa', 131), 'hex'), 'sha256')),
+          10000::bigint, 'pseudonym_bytea equals pgcrypto hmac(sha256) with a key longer than a block (key 3)');
+SELECT is((SELECT count(*) FROM vals
+            WHERE clinical.pseudonym(v, 2) = 'v2:' || rtrim(translate(encode(
+                  hmac(convert_to(v, 'UTF8'), decode('202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f', 'hex'), 'sha256'),
+                  'base64'), '+/', '-_'), '=')),
+          10000::bigint, 'pseudonym() is "v2:" + unpadded base64url of the HMAC');
+
+-- the current key follows clinical.key_version, else the highest version
+SELECT is((SELECT version FROM clinical.keyring_status() WHERE is_current), 3, 'the highest version is current by default');
+SET LOCAL clinical.key_version = 1;
+SELECT is(clinical.pseudonym('MRN1'), clinical.pseudonym('MRN1', 1), 'clinical.key_version selects the current key');
+SELECT is((SELECT version FROM clinical.keyring_status() WHERE is_current), 1, 'keyring_status() shows the chosen current key');
+RESET clinical.key_version;
+
+-- keyring_status shows no key material
+SELECT is((SELECT count(*) FROM clinical.keyring_status()
+            WHERE fingerprint ~ '^[0-9a-f]{16}$' AND position(fingerprint IN repeat('aa', 131)) = 0
+              AND position(fingerprint IN '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f') = 0),
+          3::bigint, 'fingerprints are 16 hex digits that are not part of any key');
+
+-- ordinary roles: no oracle, no settings
+CREATE ROLE pseud_tap_user NOLOGIN;
+SET LOCAL ROLE pseud_tap_user;
+SELECT throws_ok($$SELECT clinical.pseudonym('x')$$, '42501', NULL, 'PUBLIC cannot compute pseudonyms');
+SELECT throws_ok($$SELECT * FROM clinical.keyring_status()$$, '42501', NULL, 'PUBLIC cannot call keyring_status()');
+SELECT throws_ok($$SET clinical.key_version = 1$$, '42501', NULL, 'a non-superuser cannot set clinical.key_version');
+SELECT throws_ok($$SET clinical.keyring_file = '/tmp/x'$$, '55P02', NULL, 'nobody can SET clinical.keyring_file in a session');
+SELECT throws_ok($$SHOW clinical.keyring_file$$, '42501', NULL, 'a non-superuser cannot read clinical.keyring_file');
+RESET ROLE;
+
+-- the trigger pseudonymises plaintext, leaves known pseudonyms alone
+CREATE TABLE tap_subject (id int, mrn varchar(80), other text);
+SELECT lives_ok($$SELECT clinical.enable_pseudonymization('tap_subject', ARRAY['mrn'], 2)$$,
+                'enable_pseudonymization() on a varchar(80) column');
+INSERT INTO tap_subject SELECT i, 'MRN' || i, 'x' FROM generate_series(1, 100) i;
+SELECT is((SELECT count(*) FROM tap_subject WHERE mrn = clinical.pseudonym('MRN' || id, 2)), 100::bigint,
+          'a multi-row INSERT stores 100 pseudonyms');
+UPDATE tap_subject SET mrn = clinical.pseudonym('NEW', 1) WHERE id = 1;
+SELECT is((SELECT mrn::text FROM tap_subject WHERE id = 1), clinical.pseudonym('NEW', 1),
+          'a pseudonym of another known key version is kept');
+-- enabling again reconfigures
+SELECT lives_ok($$SELECT clinical.enable_pseudonymization('tap_subject', ARRAY['mrn'], 1, 'upper')$$,
+                'enable_pseudonymization() again, with other options');
+SELECT is((SELECT key_version || '/' || normalization FROM clinical.pseudonymized_columns WHERE target = 'tap_subject'::regclass),
+          '1/upper', 'calling enable_pseudonymization() again changes the options');
+
+SELECT * FROM finish();
+ROLLBACK;
