@@ -556,7 +556,9 @@ pseud_format(const PseudKey *key, const char *data, size_t len, char *dst)
 	int			n;
 
 	pseud_hmac(key, (const unsigned char *) data, len, mac);
-	n = snprintf(dst, 13, "v%d:", key->version);
+	dst[0] = 'v';
+	n = 1 + pg_ultoa_n((uint32) key->version, dst + 1);
+	dst[n++] = ':';
 	pseud_b64url_encode(mac, dst + n);
 	dst[n + PSEUD_B64_LEN] = '\0';
 	return n + PSEUD_B64_LEN;
@@ -581,10 +583,11 @@ clinical_pseudonym_cstring(const char *data, size_t len, int key_version)
 static text *
 pseud_text(const PseudKey *key, const char *data, size_t len)
 {
-	char		buf[PSEUD_MAX_OUT];
-	int			n = pseud_format(key, data, len, buf);
+	text	   *result = palloc(VARHDRSZ + PSEUD_MAX_OUT);
+	int			n = pseud_format(key, data, len, VARDATA(result));
 
-	return cstring_to_text_with_len(buf, n);
+	SET_VARSIZE(result, VARHDRSZ + n);
+	return result;
 }
 
 PG_FUNCTION_INFO_V1(clinical_pseudonym);

@@ -18,6 +18,7 @@ PKGS=(
   postgresql-15-pgtap
   libtap-parser-sourcehandler-pgtap-perl
   procps
+  openssl
   iproute2
   "$@"
 )

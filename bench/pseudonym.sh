@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bench/pseudonym.sh - keyed pseudonyms against their peers, one run:
+#  (a) hash ROWS (default 1,000,000) distinct short identifiers ('MRN' || i)
+#      in one query: clinical.pseudonym (text form), clinical.pseudonym_bytea,
+#      pgcrypto hmac(..., 'sha256') with the key passed in, the built-in
+#      sha256() (unkeyed), and the same query with no hashing (the floor);
+#  (b) a 100,000-row INSERT with and without the pseudonymisation trigger.
+# Rounds are interleaved; medians of ROUNDS (default 5).
+. "$CLINICAL_SRC/bench/lib.sh"
+ROWS=${ROWS:-1000000}
+ROUNDS=${ROUNDS:-5}
+KEYHEX=$(printf '%s' 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f)
+
+bench_setup
+q >/dev/null <<SQL
+CREATE EXTENSION IF NOT EXISTS clinical;
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+SQL
+
+declare -A stmt=(
+  [floor]="SELECT count('MRN' || i) FROM generate_series(1, $ROWS) i"
+  [clinical_text]="SELECT count(clinical.pseudonym('MRN' || i, 1)) FROM generate_series(1, $ROWS) i"
+  [clinical_bytea]="SELECT count(clinical.pseudonym_bytea(('MRN' || i)::bytea, 1)) FROM generate_series(1, $ROWS) i"
+  [pgcrypto_hmac]="SELECT count(hmac(('MRN' || i)::bytea, decode('$KEYHEX', 'hex'), 'sha256')) FROM generate_series(1, $ROWS) i"
+  [sha256]="SELECT count(sha256(('MRN' || i)::bytea)) FROM generate_series(1, $ROWS) i"
+)
+order=(floor clinical_text clinical_bytea pgcrypto_hmac sha256)
+declare -A times
+for r in $(seq 1 "$ROUNDS"); do
+  for t in "${order[@]}"; do
+    times[$t]+="$(q -c "SELECT bench_ms(\$b\$${stmt[$t]}\$b\$)") "
+  done
+done
+med() { echo ${times[$1]} | tr ' ' '\n' | median; }
+floor=$(med floor); hmac=$(med pgcrypto_hmac)
+printf '(a) %s distinct identifiers in one query\n' "$ROWS"
+printf '%-42s %10s %12s %14s %12s\n' "function" "median ms" "rows/s" "vs pgcrypto" "vs floor"
+for t in "${order[@]}"; do
+  m=$(med "$t")
+  case $t in
+    floor) label="no hashing (floor)";;
+    clinical_text) label="clinical.pseudonym(text) -> 'v1:...'";;
+    clinical_bytea) label="clinical.pseudonym_bytea(bytea)";;
+    pgcrypto_hmac) label="pgcrypto hmac(bytea, key, 'sha256')";;
+    sha256) label="built-in sha256(bytea), unkeyed";;
+  esac
+  awk -v l="$label" -v m="$m" -v h="$hmac" -v f="$floor" -v n="$ROWS" \
+    'BEGIN { printf "%-42s %10.1f %12.0f %13.2fx %11.2fx\n", l, m, n / (m / 1000), h / m, m / f }'
+done
+
+# (b) the trigger on a 100,000-row INSERT
+q >/dev/null <<'SQL'
+DROP TABLE IF EXISTS b_plain, b_pseud;
+CREATE TABLE b_plain (id int, mrn text, site int, name text, born date);
+CREATE TABLE b_pseud (LIKE b_plain);
+SELECT clinical.enable_pseudonymization('b_pseud', ARRAY['mrn'], 1);
+SQL
+declare -A ins
+for r in $(seq 1 "$ROUNDS"); do
+  for t in plain pseud; do
+    q -c "TRUNCATE b_$t" >/dev/null
+    ins[$t]+="$(q -c "SELECT bench_ms(\$b\$INSERT INTO b_$t SELECT i, 'MRN' || i, i % 40, 'name ' || i, '1970-01-01' FROM generate_series(1, 100000) i\$b\$)") "
+  done
+done
+p=$(echo ${ins[plain]} | tr ' ' '\n' | median); s=$(echo ${ins[pseud]} | tr ' ' '\n' | median)
+printf '\n(b) INSERT of 100,000 rows\n'
+printf '%-42s %10s %12s\n' "table" "median ms" "vs plain"
+awk -v p="$p" -v s="$s" 'BEGIN { printf "%-42s %10.1f %11.2fx\n%-42s %10.1f %11.2fx\n", "no trigger", p, 1, "clinical pseudonymisation trigger (1 col)", s, s / p }'
+q -c "DROP TABLE b_plain, b_pseud" >/dev/null
