@@ -221,6 +221,7 @@ _PG_init(void)
 {
 	clinical_define_gucs();
 	pseud_define_gucs();
+	summ_define_gucs();
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = clinical_emit_log;

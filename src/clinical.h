@@ -68,6 +68,9 @@ extern PGDLLEXPORT void clinical_worker_main(Datum main_arg);
 extern void pseud_define_gucs(void);
 extern char *clinical_pseudonym_cstring(const char *data, size_t len, int key_version);
 
+/* summary.c */
+extern void summ_define_gucs(void);
+
 /* util.c */
 extern bool clinical_extension_exists(void);
 extern void clinical_check_row_trigger(FunctionCallInfo fcinfo,

@@ -1,0 +1,101 @@
+-- pgTAP: analytics aggregates against plain SQL on the same random data.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS clinical;
+SELECT plan(20);
+
+SELECT setseed(0.42);
+CREATE TEMP TABLE m AS
+  SELECT i, (i % 7) AS site, (i % 3) AS arm,
+         CASE WHEN i % 50 = 0 THEN NULL ELSE round((120 + 15 * (random() + random() + random() - 1.5))::numeric, 0)::float8 END AS sbp,
+         CASE WHEN i % 40 = 0 THEN NULL ELSE 3.5 + random() * 2.2 END AS potassium
+    FROM generate_series(1, 20000) i;
+
+-- per group, every statistic against its plain-SQL counterpart
+CREATE TEMP TABLE cmp AS
+  SELECT site, clinical.summarize(sbp) AS s, clinical.summarize(potassium) AS k,
+         count(sbp) AS n, count(*) - count(sbp) AS nmiss, avg(sbp) AS avg, stddev_samp(sbp) AS sd,
+         min(sbp) AS mn, max(sbp) AS mx,
+         percentile_cont(ARRAY[0, 0.1, 0.25, 0.5, 0.75, 0.9, 1]) WITHIN GROUP (ORDER BY sbp) AS pc,
+         avg(potassium) AS kavg, stddev_samp(potassium) AS ksd,
+         percentile_cont(ARRAY[0.05, 0.25, 0.5, 0.75, 0.95]) WITHIN GROUP (ORDER BY potassium) AS kpc
+    FROM m GROUP BY site;
+
+SELECT is((SELECT count(*) FROM cmp WHERE clinical.n(s) = n), 7::bigint, 'n equals count(x) in every group');
+SELECT is((SELECT count(*) FROM cmp WHERE clinical.nmiss(s) = nmiss), 7::bigint, 'nmiss counts the NULLs');
+SELECT is((SELECT count(*) FROM cmp WHERE abs(clinical.mean(s) - avg) <= 1e-12 * abs(avg)
+                                      AND abs(clinical.mean(k) - kavg) <= 1e-12 * abs(kavg)), 7::bigint,
+          'mean equals avg() within 1e-12 relative');
+SELECT is((SELECT count(*) FROM cmp WHERE abs(clinical.sd(s) - sd) <= 1e-12 * sd
+                                      AND abs(clinical.sd(k) - ksd) <= 1e-12 * ksd), 7::bigint,
+          'sd equals stddev_samp() within 1e-12 relative');
+SELECT is((SELECT count(*) FROM cmp WHERE clinical.min(s) = mn AND clinical.max(s) = mx), 7::bigint,
+          'min and max are exact');
+SELECT is((SELECT count(*) FROM cmp, LATERAL unnest(clinical.quantiles(s, ARRAY[0, 0.1, 0.25, 0.5, 0.75, 0.9, 1]), pc) AS u(a, b)
+            WHERE abs(a - b) <= 1e-12 * abs(b)), 49::bigint,
+          'r7 quantiles equal percentile_cont (integer-valued, many ties)');
+SELECT is((SELECT count(*) FROM cmp, LATERAL unnest(clinical.quantiles(k, ARRAY[0.05, 0.25, 0.5, 0.75, 0.95]), kpc) AS u(a, b)
+            WHERE abs(a - b) <= 1e-12 * abs(b)), 35::bigint,
+          'r7 quantiles equal percentile_cont (continuous values, all distinct)');
+SELECT ok((SELECT bool_and(clinical.is_exact(s) AND clinical.is_exact(k)) FROM cmp), 'below the limit summaries are exact');
+SELECT is((SELECT (clinical.describe(sbp)).median FROM m WHERE site = 3),
+          (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY sbp) FROM m WHERE site = 3),
+          'describe().median equals percentile_cont(0.5)');
+
+-- rollup of per-site summaries equals the study-wide summary
+SELECT is((SELECT clinical.quantiles(clinical.rollup(s), ARRAY[0.1, 0.25, 0.5, 0.75, 0.9]) FROM cmp),
+          (SELECT clinical.quantiles(clinical.summarize(sbp), ARRAY[0.1, 0.25, 0.5, 0.75, 0.9]) FROM m),
+          'rollup of site summaries gives the study-wide quantiles');
+SELECT is((SELECT clinical.n(clinical.rollup(s)) || '/' || clinical.nmiss(clinical.rollup(s)) FROM cmp),
+          (SELECT count(sbp) || '/' || (count(*) - count(sbp)) FROM m),
+          'rollup adds n and nmiss');
+SELECT ok((SELECT abs(clinical.sd(clinical.rollup(s)) - (SELECT stddev_samp(sbp) FROM m)) <= 1e-12 * (SELECT stddev_samp(sbp) FROM m) FROM cmp),
+          'rollup sd equals stddev_samp over all rows within 1e-12');
+
+-- past the exact limit: log buckets within 1% relative error
+SET LOCAL clinical.summary_exact_limit = 100;
+SELECT ok(NOT (SELECT clinical.is_exact(clinical.summarize(potassium)) FROM m), 'past the limit is_exact is false');
+SELECT is((SELECT count(*) FROM (SELECT clinical.quantiles(clinical.summarize(potassium), ARRAY[0.05, 0.25, 0.5, 0.75, 0.95]) q,
+                                        percentile_cont(ARRAY[0.05, 0.25, 0.5, 0.75, 0.95]) WITHIN GROUP (ORDER BY potassium) p
+                                   FROM m) t, LATERAL unnest(q, p) u(a, b)
+            WHERE abs(a - b) <= 0.01 * abs(b)), 5::bigint, 'sketch quantiles are within 1% of percentile_cont');
+SELECT is((SELECT clinical.min(clinical.summarize(potassium)) = min(potassium) AND clinical.max(clinical.summarize(potassium)) = max(potassium) FROM m),
+          true, 'sketch keeps min and max exact');
+SELECT ok((SELECT abs(clinical.mean(clinical.summarize(potassium)) - avg(potassium)) <= 1e-12 * avg(potassium) FROM m),
+          'sketch keeps the mean exact');
+RESET clinical.summary_exact_limit;
+
+-- baseline and LOCF equal their window-function formulations
+CREATE TEMP TABLE v AS
+  SELECT s AS subject, timestamptz '2026-01-01' + (random() * 20)::int * interval '1 day' AS at,
+         CASE WHEN random() < 0.1 THEN NULL ELSE round((random() * 100)::numeric)::float8 END AS val,
+         timestamptz '2026-01-10' AS ref
+    FROM generate_series(1, 300) s, generate_series(1, 12);
+SELECT is((SELECT count(*) FROM (
+             SELECT subject, clinical.baseline(val, at, ref) AS b FROM v GROUP BY subject) a
+           FULL JOIN (
+             SELECT DISTINCT ON (subject) subject, val AS b
+               FROM v WHERE val IS NOT NULL AND at <= ref
+              ORDER BY subject, at DESC, val DESC) w USING (subject)
+            WHERE a.b IS NOT DISTINCT FROM w.b), 300::bigint,
+          'baseline equals the last non-missing value at or before the reference (window formulation)');
+SELECT is((SELECT count(*) FROM (
+             SELECT subject, clinical.locf(val, at, '2026-01-15') AS l FROM v GROUP BY subject) a
+           JOIN (
+             SELECT subject, (array_agg(val ORDER BY at DESC, val DESC) FILTER (WHERE val IS NOT NULL AND at <= '2026-01-15'))[1] AS l
+               FROM v GROUP BY subject) w USING (subject)
+            WHERE a.l IS NOT DISTINCT FROM w.l), 300::bigint,
+          'locf equals last_value over the ordered non-missing values');
+SELECT is((SELECT row(r.below, r.within, r.above, r.missing)::text FROM (SELECT (clinical.range_counts(val, 20, 80)).* AS r FROM v) r),
+          (SELECT row(count(*) FILTER (WHERE val < 20), count(*) FILTER (WHERE val BETWEEN 20 AND 80),
+                      count(*) FILTER (WHERE val > 80), count(*) FILTER (WHERE val IS NULL))::text FROM v),
+          'range_counts equals FILTER counts');
+SELECT is((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+            WHERE p.pronamespace = 'clinical'::regnamespace AND p.proparallel = 's' AND a.aggcombinefn <> 0), 7::bigint,
+          'all seven aggregates are parallel safe with a combine function');
+
+SELECT * FROM finish();
+ROLLBACK;
