@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench/aggregates.sh - clinical.describe() against plain SQL (avg, stddev,
+# min, max, percentile_cont(ARRAY[0.25, 0.5, 0.75])) and count(x) on the
+# same scan, over ROWS (default 10,000,000) rows: 40 sites, 3 arms, a
+# systolic blood pressure in mmHg (float8 at 1 mmHg resolution, so the
+# quantiles are exact), whole table and grouped by site, serial and with 2
+# parallel workers; medians of ROUNDS (default 3) interleaved rounds; and
+# the memory of the grouped run from EXPLAIN ANALYZE.
+. "$CLINICAL_SRC/bench/lib.sh"
+ROWS=${ROWS:-10000000}
+ROUNDS=${ROUNDS:-3}
+
+bench_setup
+q >/dev/null <<SQL
+CREATE EXTENSION IF NOT EXISTS clinical;
+DROP TABLE IF EXISTS b_vitals;
+CREATE TABLE b_vitals AS
+  SELECT i AS id, i % 40 AS site, i % 3 AS arm,
+         round(120 + 15 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))::float8 AS sbp
+    FROM generate_series(1, $ROWS) i;
+VACUUM ANALYZE b_vitals;
+SQL
+
+SER="SET max_parallel_workers_per_gather = 0;"
+PAR="SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;"
+declare -A sql=(
+  [count]="SELECT count(sbp) FROM b_vitals"
+  [clinical]="SELECT clinical.describe(sbp) FROM b_vitals"
+  [plain]="SELECT avg(sbp), stddev(sbp), min(sbp), max(sbp), percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY sbp) FROM b_vitals"
+  [g_count]="SELECT site, count(sbp) FROM b_vitals GROUP BY site"
+  [g_clinical]="SELECT site, clinical.describe(sbp) FROM b_vitals GROUP BY site"
+  [g_plain]="SELECT site, avg(sbp), stddev(sbp), min(sbp), max(sbp), percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY sbp) FROM b_vitals GROUP BY site"
+)
+names=(count clinical plain g_count g_clinical g_plain)
+declare -A t
+for r in $(seq 1 "$ROUNDS"); do
+  for mode in ser par; do
+    set_=$SER; [ $mode = par ] && set_=$PAR
+    for n in "${names[@]}"; do
+      ms=$(q -c "$set_ SELECT bench_ms(\$b\$${sql[$n]}\$b\$)" | tail -1)
+      t[$mode.$n]+="$ms "
+    done
+  done
+done
+med() { echo ${t[$1]} | tr ' ' '\n' | median; }
+
+printf '%s rows, sbp at 1 mmHg resolution; median ms of %s rounds\n' "$ROWS" "$ROUNDS"
+printf '%-10s %-8s %12s %12s %12s %14s %14s\n' "query" "plan" "count(x)" "describe()" "plain SQL" "plain/describe" "describe/count"
+for g in "" g_; do
+  for mode in ser par; do
+    c=$(med $mode.${g}count); d=$(med $mode.${g}clinical); p=$(med $mode.${g}plain)
+    label="whole"; [ -n "$g" ] && label="by site"
+    plan="serial"; [ $mode = par ] && plan="2 workers"
+    awk -v l="$label" -v m="$plan" -v c="$c" -v d="$d" -v p="$p" \
+      'BEGIN { printf "%-10s %-8s %12.0f %12.0f %12.0f %13.2fx %13.2fx\n", l, m, c, d, p, p / d, d / c }'
+  done
+done
+for g in "" g_; do
+  s=$(med ser.${g}clinical); p=$(med par.${g}clinical)
+  label="whole table"; [ -n "$g" ] && label="by site"
+  awk -v l="$label" -v s="$s" -v p="$p" 'BEGIN { printf "parallel speedup of describe(), %s: %.2fx (serial %.0f ms, 2 workers %.0f ms)\n", l, s / p, s, p }'
+done
+
+echo
+echo "memory of the grouped run (serial, EXPLAIN ANALYZE):"
+for n in g_clinical g_plain; do
+  mem=$(q -c "$SER EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql[$n]}" | grep -Eo '(Memory Usage|Memory|Peak Memory Usage): [0-9]+kB|Sort Method: [a-z ]+ +(Disk|Memory): [0-9]+kB' | sort -u | tr '\n' ';')
+  printf '  %-12s %s\n' "$n" "$mem"
+done
+q -c "DROP TABLE b_vitals" >/dev/null

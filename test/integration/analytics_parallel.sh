@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Integration: analytics aggregates under forced parallel plans give the
+# same results as serial plans (exact and sketch modes); summaries survive
+# binary COPY; random and mutated bytes fed to the text and binary input
+# functions give errors, never a crash.
+set -u
+. "$CLINICAL_SRC/test/lib.sh"
+clinical_env
+
+q >/dev/null <<'SQL'
+CREATE EXTENSION IF NOT EXISTS clinical;
+DROP TABLE IF EXISTS par_m;
+CREATE TABLE par_m AS
+  SELECT i % 40 AS site, (random() * 200)::int::float8 AS sbp, 3.5 + random() * 2 AS k
+    FROM generate_series(1, 300000) i;
+ANALYZE par_m;
+SQL
+
+PAR="SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET force_parallel_mode = on;"
+SER="SET max_parallel_workers_per_gather = 0;"
+# what must be identical: n, nmiss, min, max, exactness and the quantiles;
+# mean and sd to 1e-12 (floating-point sums depend on the order of merges)
+Q="SELECT clinical.n(s), clinical.nmiss(s), clinical.min(s), clinical.max(s), clinical.is_exact(s),
+          clinical.quantiles(s, ARRAY[0, 0.01, 0.25, 0.5, 0.75, 0.99, 1]),
+          clinical.quantiles(s, ARRAY[0.25, 0.5, 0.75], 'sas5'),
+          round(clinical.mean(s)::numeric, 9), round(clinical.sd(s)::numeric, 9)"
+
+plan=$(q -c "$PAR EXPLAIN (COSTS OFF) SELECT clinical.summarize(sbp) FROM par_m")
+tap_check "forced plan is parallel (Partial Aggregate under Gather)" grep -q "Partial Aggregate" <<<"$plan"
+plan=$(q -c "$PAR EXPLAIN (COSTS OFF) SELECT site, clinical.summarize(sbp) FROM par_m GROUP BY site")
+tap_check "grouped plan is parallel too" grep -q "Partial" <<<"$plan"
+
+for col in sbp k; do
+  for limit in 65536 500; do
+    ser=$(q -c "SET clinical.summary_exact_limit = $limit; $SER $Q FROM (SELECT clinical.summarize($col) s FROM par_m) t")
+    par=$(q -c "SET clinical.summary_exact_limit = $limit; $PAR $Q FROM (SELECT clinical.summarize($col) s FROM par_m) t")
+    mode=$(cut -d'|' -f5 <<<"$ser")
+    tap_is "whole table, $col, exact limit $limit (is_exact=$mode): parallel equals serial" "$par" "$ser"
+    ser=$(q -c "SET clinical.summary_exact_limit = $limit; $SER ${Q/SELECT/SELECT site,} FROM (SELECT site, clinical.summarize($col) s FROM par_m GROUP BY site) t ORDER BY site")
+    par=$(q -c "SET clinical.summary_exact_limit = $limit; $PAR ${Q/SELECT/SELECT site,} FROM (SELECT site, clinical.summarize($col) s FROM par_m GROUP BY site) t ORDER BY site")
+    tap_is "grouped by site, $col, exact limit $limit: parallel equals serial" "$par" "$ser"
+  done
+done
+ser=$(q -c "$SER SELECT (clinical.describe(sbp, 'r6')).* FROM par_m")
+par=$(q -c "$PAR SELECT (clinical.describe(sbp, 'r6')).* FROM par_m")
+tap_is "describe(x, 'r6') parallel equals serial (method survives serialisation)" \
+  "$(cut -d'|' -f1,2,5- <<<"$par")" "$(cut -d'|' -f1,2,5- <<<"$ser")"
+b=$(q -c "$PAR SELECT s.subject, clinical.baseline(v, t, r) FROM (SELECT i % 1000 AS subject, i AS v,
+          timestamptz '2026-01-01' + (i % 17) * interval '1 h' AS t, timestamptz '2026-01-01 08:00' AS r
+          FROM generate_series(1, 100000) i) s GROUP BY 1 ORDER BY 1" | md5sum)
+bs=$(q -c "$SER SELECT s.subject, clinical.baseline(v, t, r) FROM (SELECT i % 1000 AS subject, i AS v,
+          timestamptz '2026-01-01' + (i % 17) * interval '1 h' AS t, timestamptz '2026-01-01 08:00' AS r
+          FROM generate_series(1, 100000) i) s GROUP BY 1 ORDER BY 1" | md5sum)
+tap_is "baseline parallel equals serial" "$b" "$bs"
+
+# binary round trip through COPY
+q -c "DROP TABLE IF EXISTS par_s; CREATE TABLE par_s AS SELECT site, clinical.summarize(k) AS s FROM par_m GROUP BY site" >/dev/null
+q -c "COPY par_s TO '$CLINICAL_TMP/summaries.bin' WITH (FORMAT binary)"
+q -c "CREATE TABLE par_s2 (LIKE par_s); COPY par_s2 FROM '$CLINICAL_TMP/summaries.bin' WITH (FORMAT binary)" >/dev/null
+tap_is "summaries round-trip through binary COPY" \
+  "$(q -c "SELECT count(*) FROM par_s JOIN par_s2 USING (site) WHERE par_s.s::text = par_s2.s::text")" "40"
+tap_is "and through text" \
+  "$(q -c "SELECT count(*) FROM par_s WHERE s::text::clinical.summary::text = s::text")" "40"
+
+# fuzz: mutated text, random binary payloads
+good=$(q -c "SELECT s::text FROM par_s WHERE site = 1")
+perl -e '
+  srand(7); my $g = $ARGV[0];
+  for my $i (1..300) {
+    my $s = $g;
+    for (1..1 + int(rand(4))) {
+      my $p = int(rand(length $s));
+      my @c = ("0".."9", ",", ":", "{", "}", " ", "-", "e", "x", "=", "9999999999999999999");
+      substr($s, $p, int(rand(3))) = $c[int(rand(@c))];
+    }
+    $s =~ s/\x27/\x27\x27/g;
+    print "DO \$\$ BEGIN PERFORM \x27$s\x27::clinical.summary; EXCEPTION WHEN others THEN NULL; END \$\$;\n";
+  }' "$good" > "$CLINICAL_TMP/fuzz_text.sql"
+q -f "$CLINICAL_TMP/fuzz_text.sql" >/dev/null 2>&1
+tap_is "300 mutated text inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
+sendhex=$(q -c "SELECT encode(clinical.summary_send(s), 'hex') FROM par_s WHERE site = 2")
+perl -e '
+  srand(11); my $g = pack("H*", $ARGV[0]); my $dir = $ARGV[1];
+  for my $i (1..200) {
+    my $p;
+    if ($i % 2) { $p = join "", map { chr(int(rand(256))) } 1..int(rand(200)); }
+    else { $p = $g; for (1..1 + int(rand(6))) { substr($p, int(rand(length $p)), 1) = chr(int(rand(256))); }
+           $p = substr($p, 0, int(rand(length($p) + 1))) if $i % 6 == 0; }
+    open my $f, ">", "$dir/fuzz_$i.bin" or die;
+    binmode $f;
+    print $f "PGCOPY\n\xff\r\n\0", pack("N", 0), pack("N", 0), pack("n", 1), pack("N", length $p), $p, pack("n", 0xffff);
+    close $f;
+  }' "$sendhex" "$CLINICAL_TMP"
+q -c "CREATE TABLE par_fuzz (s clinical.summary)" >/dev/null
+for i in $(seq 1 200); do echo "COPY par_fuzz FROM '$CLINICAL_TMP/fuzz_$i.bin' WITH (FORMAT binary);"; done > "$CLINICAL_TMP/fuzz_bin.sql"
+psql -X -q -f "$CLINICAL_TMP/fuzz_bin.sql" >/dev/null 2>&1
+tap_is "200 random and mutated binary inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
+tap_is "every accepted binary value is a valid summary" \
+  "$(q -c "SELECT count(*) FROM par_fuzz WHERE s::text::clinical.summary::text = s::text")" \
+  "$(q -c "SELECT count(*) FROM par_fuzz")"
+tap_check "no server crash was logged" test "$(grep -c 'terminated by signal' "$PGLOG")" = 0
+
+q -c "DROP TABLE par_m, par_s, par_s2, par_fuzz" >/dev/null
+tap_done
