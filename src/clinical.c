@@ -222,6 +222,7 @@ _PG_init(void)
 	clinical_define_gucs();
 	pseud_define_gucs();
 	summ_define_gucs();
+	inval_define_gucs();
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = clinical_emit_log;
@@ -247,4 +248,5 @@ _PG_init(void)
 	shmem_startup_hook = clinical_shmem_startup;
 
 	clinical_worker_register();
+	inval_worker_register();
 }

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/rel.h"
 
@@ -48,6 +49,22 @@ typedef struct ClinicalSharedState
 	TimestampTz worker_started;
 	TimestampTz worker_last_activity;
 	char		worker_state[64];	/* short text, e.g. "idle" */
+
+	/* cache invalidation: the invalidator worker and its counters */
+	Latch	   *inval_latch;	/* the invalidator's latch, NULL when not running */
+	pid_t		inval_pid;
+	TimestampTz inval_started;
+	int64		inval_keys;		/* keys acknowledged by Redis (UNLINK) */
+	int64		inval_publishes;
+	int64		inval_patterns;	/* TRUNCATE key spaces cleared */
+	int64		inval_batches;
+	int64		inval_errors;
+	int64		inval_reconnects;
+	int64		inval_dropped;	/* queue entries dropped by max_age */
+	int			inval_backoff_ms;
+	bool		inval_connected;
+	TimestampTz inval_last_success;
+	char		inval_last_error[256];
 } ClinicalSharedState;
 
 extern ClinicalSharedState *ClinicalShared;
@@ -67,6 +84,19 @@ extern PGDLLEXPORT void clinical_worker_main(Datum main_arg);
 /* pseudonym.c */
 extern void pseud_define_gucs(void);
 extern char *clinical_pseudonym_cstring(const char *data, size_t len, int key_version);
+
+/* redis.c */
+struct redisReply;
+extern bool redis_connect(char *err, size_t errlen);
+extern void redis_disconnect(void);
+extern bool redis_is_connected(void);
+extern void redis_append(int argc, const char **argv, const size_t *lens);
+extern bool redis_exec(int nreplies, struct redisReply **replies, char *err, size_t errlen);
+
+/* inval_worker.c */
+extern void inval_define_gucs(void);
+extern void inval_worker_register(void);
+extern PGDLLEXPORT void clinical_inval_worker_main(Datum main_arg);
 
 /* summary.c */
 extern void summ_define_gucs(void);

@@ -1,0 +1,650 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/inval_worker.c
+ *	  Cache invalidation, the delivering side: the "clinical invalidator"
+ *	  background worker. It runs in clinical.database on a primary, wakes
+ *	  when a transaction that wrote invalidations commits (or every
+ *	  clinical.invalidation_poll_interval), claims queue rows with SKIP
+ *	  LOCKED, de-duplicates them, pipelines UNLINK (and PUBLISH) to Redis
+ *	  and deletes the rows only after Redis acknowledged every command:
+ *	  at-least-once delivery, never before commit. On any Redis error it
+ *	  reconnects with exponential backoff and jitter. It is a worker of its
+ *	  own, so slow partition maintenance never delays invalidations.
+ *
+ *	  Also here: its settings and clinical._invalidation_counters().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <hiredis/hiredis.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "clinical.h"
+
+#define INVAL_WORKER_NAME "clinical invalidator"
+#define INVAL_MAX_BACKOFF_MS 30000
+#define INVAL_KEYS_PER_UNLINK 512
+
+static int	inval_poll_interval = 1000;
+static int	inval_redelete_ms = 0;
+static int	inval_max_age = 3600;
+static int	inval_batch_size = 5000;
+
+void
+inval_define_gucs(void)
+{
+	DefineCustomIntVariable("clinical.invalidation_poll_interval",
+							"Time between queue polls of the invalidation worker when nothing wakes it.",
+							NULL, &inval_poll_interval, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("clinical.invalidation_redelete_ms",
+							"Delay after which each delivered batch is deleted again; 0 turns the second delete off.",
+							"Narrows the race in which a reader re-populates a cache entry from a snapshot older than the commit.",
+							&inval_redelete_ms, 0, 0, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("clinical.invalidation_max_age",
+							"Queue entries older than this are dropped undelivered (set it to the longest cache TTL).",
+							NULL, &inval_max_age, 3600, 1, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("clinical.invalidation_batch_size",
+							"Queue rows the invalidation worker claims and pipelines at a time.",
+							NULL, &inval_batch_size, 5000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+}
+
+void
+inval_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "clinical");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "clinical_inval_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, INVAL_WORKER_NAME);
+	snprintf(worker.bgw_type, BGW_MAXLEN, INVAL_WORKER_NAME);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ---- statistics in shared memory ---- */
+
+static void
+inval_stat_error(const char *err)
+{
+	SpinLockAcquire(&ClinicalShared->mutex);
+	ClinicalShared->inval_errors++;
+	strlcpy(ClinicalShared->inval_last_error, err, sizeof(ClinicalShared->inval_last_error));
+	SpinLockRelease(&ClinicalShared->mutex);
+}
+
+static void
+inval_on_exit(int code, Datum arg)
+{
+	SpinLockAcquire(&ClinicalShared->mutex);
+	ClinicalShared->inval_latch = NULL;
+	ClinicalShared->inval_pid = 0;
+	ClinicalShared->inval_connected = false;
+	SpinLockRelease(&ClinicalShared->mutex);
+	redis_disconnect();
+}
+
+/* ---- delivery ---- */
+
+typedef struct InvalRow
+{
+	int64		id;
+	int16		op;
+	char	   *key;
+	char	   *channel;
+} InvalRow;
+
+static SPIPlanPtr inval_claim_plan = NULL;
+static SPIPlanPtr inval_delete_plan = NULL;
+static SPIPlanPtr inval_expire_plan = NULL;
+
+/* keys of the last batches, for the optional second delete */
+typedef struct InvalRedelete
+{
+	TimestampTz due;
+	int			nkeys;
+	char	  **keys;
+	size_t	   *lens;
+	struct InvalRedelete *next;
+} InvalRedelete;
+
+static InvalRedelete *inval_redeletes = NULL;
+static InvalRedelete *inval_redeletes_tail = NULL;
+static MemoryContext inval_redelete_cxt = NULL;
+
+static SPIPlanPtr
+inval_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+static int
+inval_cmp_row(const void *a, const void *b)
+{
+	const InvalRow *x = a,
+			   *y = b;
+	int			c;
+
+	if (x->op != y->op)
+		return x->op - y->op;
+	c = strcmp(x->key, y->key);
+	if (c != 0)
+		return c;
+	if (x->channel == NULL || y->channel == NULL)
+		return (x->channel != NULL) - (y->channel != NULL);
+	return strcmp(x->channel, y->channel);
+}
+
+/* UNLINK keys in chunks: append commands, return how many. */
+static int
+inval_append_unlinks(char **keys, size_t *lens, int nkeys)
+{
+	const char **argv = palloc(sizeof(char *) * (INVAL_KEYS_PER_UNLINK + 1));
+	size_t	   *argl = palloc(sizeof(size_t) * (INVAL_KEYS_PER_UNLINK + 1));
+	int			ncmds = 0;
+	int			i = 0;
+
+	while (i < nkeys)
+	{
+		int			argc = 1;
+
+		argv[0] = "UNLINK";
+		argl[0] = 6;
+		while (i < nkeys && argc <= INVAL_KEYS_PER_UNLINK)
+		{
+			argv[argc] = keys[i];
+			argl[argc] = lens[i];
+			argc++;
+			i++;
+		}
+		redis_append(argc, argv, argl);
+		ncmds++;
+	}
+	pfree(argv);
+	pfree(argl);
+	return ncmds;
+}
+
+/* SCAN MATCH pattern and UNLINK what it finds, COUNT 1000 a step. */
+static bool
+inval_clear_pattern(const char *pattern, char *err, size_t errlen)
+{
+	char		cursor[32] = "0";
+
+	do
+	{
+		const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+		size_t		lens[6];
+		redisReply *reply;
+		int			i;
+
+		for (i = 0; i < 6; i++)
+			lens[i] = strlen(argv[i]);
+		redis_append(6, argv, lens);
+		if (!redis_exec(1, &reply, err, errlen))
+			return false;
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+			reply->element[0]->type != REDIS_REPLY_STRING ||
+			reply->element[1]->type != REDIS_REPLY_ARRAY)
+		{
+			snprintf(err, errlen, "unexpected reply to SCAN");
+			freeReplyObject(reply);
+			redis_disconnect();
+			return false;
+		}
+		strlcpy(cursor, reply->element[0]->str, sizeof(cursor));
+		if (reply->element[1]->elements > 0)
+		{
+			redisReply *keys = reply->element[1];
+			char	  **k = palloc(sizeof(char *) * keys->elements);
+			size_t	   *l = palloc(sizeof(size_t) * keys->elements);
+			int			n;
+
+			for (i = 0; i < (int) keys->elements; i++)
+			{
+				k[i] = keys->element[i]->str;
+				l[i] = keys->element[i]->len;
+			}
+			n = inval_append_unlinks(k, l, keys->elements);
+			freeReplyObject(reply);
+			if (!redis_exec(n, NULL, err, errlen))
+				return false;
+		}
+		else
+			freeReplyObject(reply);
+		CHECK_FOR_INTERRUPTS();
+	} while (strcmp(cursor, "0") != 0);
+	return true;
+}
+
+/*
+ * Claim, send and delete one batch. Returns the number of queue rows
+ * delivered, or -1 on a Redis error (err set; the rows stay queued).
+ */
+static int
+inval_deliver_batch(char *err, size_t errlen)
+{
+	Oid			claimtypes[1] = {INT4OID};
+	Oid			deltypes[1] = {INT8ARRAYOID};
+	Datum		arg;
+	int			rc,
+				nrows,
+				i,
+				nuniq = 0,
+				ncmds = 0,
+				nkeys = 0,
+				npub = 0,
+				npat = 0;
+	InvalRow   *rows;
+	char	  **keys;
+	size_t	   *lens;
+	Datum	   *ids;
+	redisReply **replies;
+	bool		ok = true;
+
+	arg = Int32GetDatum(inval_batch_size);
+	rc = SPI_execute_plan(inval_plan(&inval_claim_plan,
+									 "SELECT id, op, key, channel FROM clinical.invalidation_queue "
+									 "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", 1, claimtypes),
+						  &arg, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the invalidation queue: %s", SPI_result_code_string(rc));
+	nrows = (int) SPI_processed;
+	if (nrows == 0)
+		return 0;
+
+	rows = palloc(sizeof(InvalRow) * nrows);
+	ids = palloc(sizeof(Datum) * nrows);
+	for (i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		rows[i].id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+		rows[i].op = DatumGetInt16(SPI_getbinval(tup, td, 2, &isnull));
+		rows[i].key = SPI_getvalue(tup, td, 3);
+		rows[i].channel = SPI_getvalue(tup, td, 4);
+		ids[i] = Int64GetDatum(rows[i].id);
+	}
+
+	/* de-duplicate: the same key from many transactions goes once */
+	qsort(rows, nrows, sizeof(InvalRow), inval_cmp_row);
+	keys = palloc(sizeof(char *) * nrows);
+	lens = palloc(sizeof(size_t) * nrows);
+	for (i = 0; i < nrows; i++)
+	{
+		if (i > 0 && inval_cmp_row(&rows[i - 1], &rows[i]) == 0)
+			continue;
+		rows[nuniq++] = rows[i];
+	}
+	for (i = 0; i < nuniq; i++)
+	{
+		if (rows[i].op != 0)
+			continue;
+		/* a key queued with and without a channel is unlinked once */
+		if (nkeys > 0 && strcmp(keys[nkeys - 1], rows[i].key) == 0)
+			continue;
+		keys[nkeys] = rows[i].key;
+		lens[nkeys] = strlen(rows[i].key);
+		nkeys++;
+	}
+	ncmds += inval_append_unlinks(keys, lens, nkeys);
+	for (i = 0; i < nuniq; i++)
+	{
+		if (rows[i].op == 0 && rows[i].channel != NULL)
+		{
+			const char *argv[3] = {"PUBLISH", rows[i].channel, rows[i].key};
+			size_t		argl[3] = {7, strlen(rows[i].channel), strlen(rows[i].key)};
+
+			redis_append(3, argv, argl);
+			ncmds++;
+			npub++;
+		}
+	}
+
+	replies = palloc0(sizeof(redisReply *) * Max(ncmds, 1));
+	if (ncmds > 0 && !redis_exec(ncmds, replies, err, errlen))
+		return -1;
+	for (i = 0; i < ncmds; i++)
+	{
+		if (ok && replies[i]->type == REDIS_REPLY_ERROR)
+		{
+			snprintf(err, errlen, "Redis refused a command: %.*s", (int) Min(replies[i]->len, 200),
+					 replies[i]->str);
+			ok = false;
+		}
+		freeReplyObject(replies[i]);
+	}
+	if (!ok)
+	{
+		redis_disconnect();
+		return -1;
+	}
+
+	for (i = 0; i < nuniq; i++)
+	{
+		if (rows[i].op == 1)
+		{
+			if (!inval_clear_pattern(rows[i].key, err, errlen))
+				return -1;
+			npat++;
+		}
+	}
+
+	/* every command was acknowledged: now the rows may go */
+	arg = PointerGetDatum(construct_array(ids, nrows, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	rc = SPI_execute_plan(inval_plan(&inval_delete_plan,
+									 "DELETE FROM clinical.invalidation_queue WHERE id = ANY ($1)",
+									 1, deltypes), &arg, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not delete delivered invalidations: %s", SPI_result_code_string(rc));
+
+	/* remember the keys for the second delete */
+	if (inval_redelete_ms > 0 && nkeys > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(inval_redelete_cxt);
+		InvalRedelete *r = palloc(sizeof(InvalRedelete));
+
+		r->due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), inval_redelete_ms);
+		r->nkeys = nkeys;
+		r->keys = palloc(sizeof(char *) * nkeys);
+		r->lens = palloc(sizeof(size_t) * nkeys);
+		for (i = 0; i < nkeys; i++)
+		{
+			r->keys[i] = pstrdup(keys[i]);
+			r->lens[i] = lens[i];
+		}
+		r->next = NULL;
+		if (inval_redeletes_tail)
+			inval_redeletes_tail->next = r;
+		else
+			inval_redeletes = r;
+		inval_redeletes_tail = r;
+		MemoryContextSwitchTo(old);
+	}
+
+	SpinLockAcquire(&ClinicalShared->mutex);
+	ClinicalShared->inval_keys += nkeys;
+	ClinicalShared->inval_publishes += npub;
+	ClinicalShared->inval_patterns += npat;
+	ClinicalShared->inval_batches++;
+	ClinicalShared->inval_last_success = GetCurrentTimestamp();
+	SpinLockRelease(&ClinicalShared->mutex);
+	return nrows;
+}
+
+/* Send the second deletes that are due. False on a Redis error. */
+static bool
+inval_redelete_due(char *err, size_t errlen)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	while (inval_redeletes && inval_redeletes->due <= now)
+	{
+		InvalRedelete *r = inval_redeletes;
+		int			n;
+
+		if (!redis_is_connected())
+			return false;
+		n = inval_append_unlinks(r->keys, r->lens, r->nkeys);
+		if (!redis_exec(n, NULL, err, errlen))
+			return false;
+		inval_redeletes = r->next;
+		if (inval_redeletes == NULL)
+		{
+			inval_redeletes_tail = NULL;
+			MemoryContextReset(inval_redelete_cxt);
+		}
+	}
+	return true;
+}
+
+/* Drop queue entries older than clinical.invalidation_max_age. */
+static void
+inval_expire(void)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		arg = Int32GetDatum(inval_max_age);
+	int			rc;
+
+	rc = SPI_execute_plan(inval_plan(&inval_expire_plan,
+									 "DELETE FROM clinical.invalidation_queue "
+									 "WHERE enqueued_at < now() - make_interval(secs => $1)",
+									 1, types), &arg, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not expire invalidations: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		ereport(WARNING,
+				(errmsg("clinical invalidator dropped %llu queued invalidations older than %d s",
+						(unsigned long long) SPI_processed, inval_max_age),
+				 errhint("Redis was unreachable for longer than clinical.invalidation_max_age; the cache entries have expired by their TTL.")));
+		SpinLockAcquire(&ClinicalShared->mutex);
+		ClinicalShared->inval_dropped += SPI_processed;
+		SpinLockRelease(&ClinicalShared->mutex);
+	}
+}
+
+/*
+ * One round in a transaction: expire old entries, deliver batches while
+ * there are full ones. Returns false on a Redis error.
+ */
+static bool
+inval_round(bool connected, char *err, size_t errlen)
+{
+	bool		ok = true;
+	bool		installed;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	installed = clinical_extension_exists();
+	if (installed)
+	{
+		pgstat_report_activity(STATE_RUNNING, "clinical: delivering invalidations");
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		inval_expire();
+		if (connected)
+		{
+			int			n;
+
+			/* one batch a transaction keeps row locks short */
+			n = inval_deliver_batch(err, errlen);
+			if (n < 0)
+				ok = false;
+			else if (n == inval_batch_size)
+				SetLatch(MyLatch);	/* more is waiting */
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	if (ok)
+		CommitTransactionCommand();
+	else
+		AbortCurrentTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}
+
+void
+clinical_inval_worker_main(Datum main_arg)
+{
+	char		err[256];
+	int			backoff = 0;
+	TimestampTz next_connect = 0;
+	bool		ever_connected = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(clinical_database, NULL, 0);
+	pgstat_report_appname(INVAL_WORKER_NAME);
+
+	inval_redelete_cxt = AllocSetContextCreate(TopMemoryContext, "clinical redelete",
+											   ALLOCSET_DEFAULT_SIZES);
+	SpinLockAcquire(&ClinicalShared->mutex);
+	ClinicalShared->inval_latch = MyLatch;
+	ClinicalShared->inval_pid = MyProcPid;
+	ClinicalShared->inval_started = GetCurrentTimestamp();
+	SpinLockRelease(&ClinicalShared->mutex);
+	on_shmem_exit(inval_on_exit, (Datum) 0);
+
+	for (;;)
+	{
+		long		naptime = inval_poll_interval;
+		bool		ok = true;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			redis_disconnect(); /* connection settings may have changed */
+		}
+
+		if (!redis_is_connected() && GetCurrentTimestamp() >= next_connect)
+		{
+			if (redis_connect(err, sizeof(err)))
+			{
+				SpinLockAcquire(&ClinicalShared->mutex);
+				if (ever_connected)
+					ClinicalShared->inval_reconnects++;
+				ClinicalShared->inval_connected = true;
+				SpinLockRelease(&ClinicalShared->mutex);
+				ever_connected = true;
+			}
+			else
+				ok = false;
+		}
+
+		if (ok)
+			ok = inval_round(redis_is_connected(), err, sizeof(err));
+		else
+			(void) inval_round(false, err, sizeof(err));	/* still expire old entries */
+		if (ok && redis_is_connected())
+			ok = inval_redelete_due(err, sizeof(err));
+
+		if (!ok)
+		{
+			/* exponential backoff with jitter, up to 30 s */
+			backoff = backoff == 0 ? 100 : Min(backoff * 2, INVAL_MAX_BACKOFF_MS);
+#if PG_VERSION_NUM >= 150000
+			naptime = backoff / 2 + (long) (pg_prng_double(&pg_global_prng_state) * backoff / 2);
+#else
+			naptime = backoff / 2 + random() % (backoff / 2 + 1);
+#endif
+			next_connect = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), naptime);
+			redis_disconnect();
+			inval_stat_error(err);
+			SpinLockAcquire(&ClinicalShared->mutex);
+			ClinicalShared->inval_connected = false;
+			ClinicalShared->inval_backoff_ms = backoff;
+			SpinLockRelease(&ClinicalShared->mutex);
+		}
+		else if (backoff != 0)
+		{
+			backoff = 0;
+			SpinLockAcquire(&ClinicalShared->mutex);
+			ClinicalShared->inval_backoff_ms = 0;
+			SpinLockRelease(&ClinicalShared->mutex);
+		}
+		if (inval_redeletes)
+		{
+			long		due = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), inval_redeletes->due);
+
+			naptime = Max(1, Min(naptime, due));
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 naptime, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+PG_FUNCTION_INFO_V1(clinical_invalidation_counters);
+
+/*
+ * clinical._invalidation_counters() RETURNS record: the invalidator's
+ * counters from shared memory (NULLs when the library is not preloaded).
+ */
+Datum
+clinical_invalidation_counters(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[13];
+	bool		nulls[13];
+	ClinicalSharedState s;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, 0, sizeof(nulls));
+	if (ClinicalShared == NULL)
+	{
+		memset(nulls, true, sizeof(nulls));
+		values[0] = BoolGetDatum(false);
+		nulls[0] = false;
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+	}
+	SpinLockAcquire(&ClinicalShared->mutex);
+	memcpy(&s, ClinicalShared, sizeof(s));
+	SpinLockRelease(&ClinicalShared->mutex);
+
+	values[0] = BoolGetDatum(s.inval_pid != 0);
+	values[1] = Int32GetDatum(s.inval_pid);
+	nulls[1] = (s.inval_pid == 0);
+	values[2] = BoolGetDatum(s.inval_connected);
+	values[3] = Int64GetDatum(s.inval_keys);
+	values[4] = Int64GetDatum(s.inval_publishes);
+	values[5] = Int64GetDatum(s.inval_patterns);
+	values[6] = Int64GetDatum(s.inval_batches);
+	values[7] = Int64GetDatum(s.inval_errors);
+	values[8] = Int64GetDatum(s.inval_reconnects);
+	values[9] = Int64GetDatum(s.inval_dropped);
+	values[10] = Int32GetDatum(s.inval_backoff_ms);
+	values[11] = TimestampTzGetDatum(s.inval_last_success);
+	nulls[11] = (s.inval_last_success == 0);
+	values[12] = CStringGetTextDatum(s.inval_last_error);
+	nulls[12] = (s.inval_last_error[0] == '\0');
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}

@@ -1,0 +1,595 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/invalidate.c
+ *	  Cache invalidation, the writing side: key templates, the AFTER ROW
+ *	  and TRUNCATE trigger that renders a changed row's cache keys,
+ *	  clinical.invalidate(), and the per-transaction key set that is
+ *	  written once to the logged queue table at pre-commit (or prepare),
+ *	  so keys exist exactly when their transaction commits. After commit
+ *	  the backend wakes the invalidation worker (inval_worker.c).
+ *
+ *	  Keys added inside a subtransaction that rolls back are dropped with
+ *	  it. A transaction that collects more than INVAL_SPILL keys writes
+ *	  them to the queue early (in its current subtransaction, so they roll
+ *	  back with it), which bounds backend memory on huge UPDATEs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "clinical.h"
+
+#define INVAL_OP_KEY		0	/* UNLINK the key (and PUBLISH it) */
+#define INVAL_OP_PATTERN	1	/* SCAN MATCH the pattern and UNLINK */
+#define INVAL_SPILL			10000
+
+/* ---- key templates ---- */
+
+typedef struct InvalPart
+{
+	char	   *text;			/* literal text, or NULL for a column */
+	int			attnum;
+	FmgrInfo	out;			/* the column's output function */
+} InvalPart;
+
+typedef struct InvalTemplate
+{
+	char	   *channel;		/* NULL: no PUBLISH */
+	char	   *pattern;		/* SCAN MATCH pattern for TRUNCATE */
+	int			nparts;
+	InvalPart  *parts;
+} InvalTemplate;
+
+static void
+inval_template_error(const char *tmpl, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid key template \"%s\"", tmpl),
+			 errdetail("%s", detail),
+			 errhint("Name columns in braces, e.g. 'patient:{patient_id}'.")));
+}
+
+/* Append s to a glob pattern, escaping Redis' glob characters. */
+static void
+inval_glob_escape(StringInfo buf, const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		if (strchr("*?[]\\", s[i]))
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, s[i]);
+	}
+}
+
+/*
+ * Parse a template against a relation's columns, in cxt. Errors name the
+ * template and the missing column.
+ */
+static InvalTemplate *
+inval_parse_template(const char *tmpl, const char *channel, TupleDesc tupdesc,
+					 const char *relname, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	InvalTemplate *t = palloc0(sizeof(InvalTemplate));
+	StringInfoData pat;
+	const char *p = tmpl;
+	int			maxparts = 2 * strlen(tmpl) + 1;
+
+	if (tmpl[0] == '\0')
+		inval_template_error(tmpl, "The template is empty.");
+	t->parts = palloc0(sizeof(InvalPart) * maxparts);
+	t->channel = (channel && channel[0]) ? pstrdup(channel) : NULL;
+	initStringInfo(&pat);
+
+	while (*p)
+	{
+		const char *open = strchr(p, '{');
+		const char *close = strchr(p, '}');
+		InvalPart  *part;
+
+		if (close && (!open || close < open))
+			inval_template_error(tmpl, "A \"}\" has no matching \"{\".");
+		if (open != p)
+		{
+			int			len = open ? (int) (open - p) : (int) strlen(p);
+
+			part = &t->parts[t->nparts++];
+			part->text = pnstrdup(p, len);
+			inval_glob_escape(&pat, p, len);
+			p += len;
+			continue;
+		}
+		/* a column reference */
+		close = strchr(open + 1, '}');
+		if (close == NULL)
+			inval_template_error(tmpl, "A \"{\" is not closed by \"}\".");
+		if (memchr(open + 1, '{', close - open - 1))
+			inval_template_error(tmpl, "Braces cannot be nested.");
+		{
+			char	   *col = pnstrdup(open + 1, close - open - 1);
+			int			attnum = SPI_fnumber(tupdesc, col);
+			Oid			typoutput;
+			bool		isvarlena;
+
+			if (col[0] == '\0')
+				inval_template_error(tmpl, "\"{}\" names no column.");
+			if (attnum <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist", col, relname),
+						 errdetail("The key template \"%s\" names it.", tmpl),
+						 errhint("Name columns of the table in braces.")));
+			part = &t->parts[t->nparts++];
+			part->attnum = attnum;
+			getTypeOutputInfo(TupleDescAttr(tupdesc, attnum - 1)->atttypid, &typoutput, &isvarlena);
+			fmgr_info_cxt(typoutput, &part->out, cxt);
+			appendStringInfoChar(&pat, '*');
+		}
+		p = close + 1;
+	}
+	t->pattern = pat.data;
+	MemoryContextSwitchTo(old);
+	return t;
+}
+
+/*
+ * Render a row's key; false when a column it names is NULL (no key).
+ */
+static bool
+inval_render(const InvalTemplate *t, HeapTuple tuple, TupleDesc tupdesc, StringInfo buf)
+{
+	int			i;
+
+	resetStringInfo(buf);
+	for (i = 0; i < t->nparts; i++)
+	{
+		const InvalPart *part = &t->parts[i];
+		bool		isnull;
+		Datum		d;
+
+		if (part->text)
+		{
+			appendStringInfoString(buf, part->text);
+			continue;
+		}
+		d = heap_getattr(tuple, part->attnum, tupdesc, &isnull);
+		if (isnull)
+			return false;
+		appendStringInfoString(buf, OutputFunctionCall((FmgrInfo *) &part->out, d));
+	}
+	return true;
+}
+
+/* ---- the per-transaction key set ---- */
+
+typedef struct InvalItem
+{
+	struct InvalItem *next;		/* same hash */
+	SubTransactionId subid;		/* subtransaction that added it */
+	int16		op;
+	char	   *channel;
+	char	   *key;
+} InvalItem;
+
+typedef struct InvalBucket
+{
+	uint64		hash;			/* key of the HTAB */
+	InvalItem  *items;
+} InvalBucket;
+
+static MemoryContext inval_cxt = NULL;	/* child of TopTransactionContext */
+static HTAB *inval_set = NULL;
+static int	inval_nitems = 0;
+static bool inval_wrote = false;	/* this transaction wrote queue rows */
+static bool inval_callbacks = false;
+static SPIPlanPtr inval_insert_plan = NULL;
+
+static uint64
+inval_hash(int16 op, const char *channel, const char *key)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) key, strlen(key), op);
+
+	if (channel)
+		h ^= hash_bytes_extended((const unsigned char *) channel, strlen(channel), 0x9e37) * 31;
+	return h;
+}
+
+static void inval_flush(void);
+
+/* Add a key (or pattern) to the transaction's set, once. */
+static void
+inval_add(int16 op, const char *channel, const char *key)
+{
+	uint64		h = inval_hash(op, channel, key);
+	InvalBucket *b;
+	InvalItem  *it;
+	bool		found;
+
+	if (inval_set == NULL)
+	{
+		HASHCTL		ctl;
+
+		inval_cxt = AllocSetContextCreate(TopTransactionContext, "clinical invalidation keys",
+										  ALLOCSET_DEFAULT_SIZES);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(InvalBucket);
+		ctl.hcxt = inval_cxt;
+		inval_set = hash_create("clinical invalidation keys", 1024, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		inval_nitems = 0;
+	}
+
+	b = hash_search(inval_set, &h, HASH_ENTER, &found);
+	if (!found)
+		b->items = NULL;
+	for (it = b->items; it; it = it->next)
+		if (it->op == op && strcmp(it->key, key) == 0 &&
+			((it->channel == NULL && channel == NULL) ||
+			 (it->channel && channel && strcmp(it->channel, channel) == 0)))
+			return;
+
+	it = MemoryContextAlloc(inval_cxt, sizeof(InvalItem));
+	it->subid = GetCurrentSubTransactionId();
+	it->op = op;
+	it->channel = channel ? MemoryContextStrdup(inval_cxt, channel) : NULL;
+	it->key = MemoryContextStrdup(inval_cxt, key);
+	it->next = b->items;
+	b->items = it;
+	if (++inval_nitems >= INVAL_SPILL)
+		inval_flush();
+}
+
+static void
+inval_forget(void)
+{
+	inval_set = NULL;
+	inval_cxt = NULL;			/* freed with TopTransactionContext */
+	inval_nitems = 0;
+}
+
+/*
+ * Write the collected keys to the queue in one INSERT ... SELECT unnest(...)
+ * and empty the set. Runs in the current (sub)transaction.
+ */
+static void
+inval_flush(void)
+{
+	HASH_SEQ_STATUS status;
+	InvalBucket *b;
+	Datum	   *keys,
+			   *channels,
+			   *ops;
+	bool	   *chnulls;
+	int			n = 0;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int			dims[1],
+				lbs[1] = {1};
+	int			rc;
+	bool		pushed;
+
+	if (inval_set == NULL || inval_nitems == 0)
+		return;
+
+	keys = palloc(sizeof(Datum) * inval_nitems);
+	channels = palloc(sizeof(Datum) * inval_nitems);
+	chnulls = palloc(sizeof(bool) * inval_nitems);
+	ops = palloc(sizeof(Datum) * inval_nitems);
+	hash_seq_init(&status, inval_set);
+	while ((b = hash_seq_search(&status)) != NULL)
+	{
+		InvalItem  *it;
+
+		for (it = b->items; it; it = it->next)
+		{
+			keys[n] = CStringGetTextDatum(it->key);
+			chnulls[n] = (it->channel == NULL);
+			channels[n] = it->channel ? CStringGetTextDatum(it->channel) : (Datum) 0;
+			ops[n] = Int16GetDatum(it->op);
+			n++;
+		}
+	}
+	dims[0] = n;
+	args[0] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_md_array(channels, chnulls, 1, dims, lbs,
+												 TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(ops, n, INT2OID, 2, true, TYPALIGN_SHORT));
+
+	/* at pre-commit no snapshot is active any more */
+	pushed = !ActiveSnapshotSet();
+	if (pushed)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (inval_insert_plan == NULL)
+	{
+		Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT2ARRAYOID};
+		SPIPlanPtr	plan = SPI_prepare("INSERT INTO clinical.invalidation_queue (key, channel, op) "
+									   "SELECT * FROM unnest($1, $2, $3)", 3, types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the invalidation queue insert: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		inval_insert_plan = plan;
+	}
+	rc = SPI_execute_plan(inval_insert_plan, args, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write to the invalidation queue: %s", SPI_result_code_string(rc));
+	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
+
+	inval_wrote = true;
+	hash_destroy(inval_set);
+	inval_set = NULL;
+	inval_nitems = 0;
+}
+
+/* Wake the invalidation worker (after commit). */
+static void
+inval_wake_worker(void)
+{
+	if (ClinicalShared == NULL)
+		return;
+	SpinLockAcquire(&ClinicalShared->mutex);
+	if (ClinicalShared->inval_latch)
+		SetLatch(ClinicalShared->inval_latch);
+	SpinLockRelease(&ClinicalShared->mutex);
+}
+
+static void
+inval_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			inval_flush();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (inval_wrote)
+				inval_wake_worker();
+			inval_wrote = false;
+			inval_forget();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's rows appear at COMMIT PREPARED; the worker polls */
+			inval_wrote = false;
+			inval_forget();
+			break;
+	}
+}
+
+/* Keys of a rolled-back subtransaction go with it; committed ones move up. */
+static void
+inval_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	InvalBucket *b;
+
+	if (inval_set == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	hash_seq_init(&status, inval_set);
+	while ((b = hash_seq_search(&status)) != NULL)
+	{
+		InvalItem **link = &b->items;
+
+		while (*link)
+		{
+			InvalItem  *it = *link;
+
+			if (it->subid == mySubid)
+			{
+				if (event == SUBXACT_EVENT_COMMIT_SUB)
+					it->subid = parentSubid;
+				else
+				{
+					*link = it->next;
+					inval_nitems--;
+					continue;
+				}
+			}
+			link = &it->next;
+		}
+	}
+}
+
+static void
+inval_register_callbacks(void)
+{
+	if (inval_callbacks)
+		return;
+	RegisterXactCallback(inval_xact_callback, NULL);
+	RegisterSubXactCallback(inval_subxact_callback, NULL);
+	inval_callbacks = true;
+}
+
+/* ---- the trigger ---- */
+
+typedef struct InvalTrigEntry
+{
+	ClinicalTrigCacheEntry head;
+	int			ntemplates;
+	InvalTemplate **templates;
+} InvalTrigEntry;
+
+static ClinicalTrigCache *inval_cache = NULL;
+
+/* Templates of a trigger: its arguments are (template, channel) pairs. */
+static InvalTrigEntry *
+inval_trigger_entry(TriggerData *trigdata)
+{
+	Relation	rel = trigdata->tg_relation;
+	Trigger    *trigger = trigdata->tg_trigger;
+	InvalTrigEntry *entry;
+	bool		valid;
+	int			i;
+
+	if (inval_cache == NULL)
+		inval_cache = clinical_trigcache_create("clinical invalidation cache",
+												sizeof(InvalTrigEntry));
+	entry = (InvalTrigEntry *) clinical_trigcache_lookup(inval_cache, trigger->tgoid,
+														 RelationGetRelid(rel), &valid);
+	if (valid)
+		return entry;
+
+	if (trigger->tgnargs < 2 || trigger->tgnargs % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trigger \"%s\" on \"%s\" has malformed arguments for clinical.cache_invalidation_trigger()",
+						trigger->tgname, RelationGetRelationName(rel)),
+				 errhint("Attach the trigger with clinical.enable_cache_invalidation().")));
+	entry->ntemplates = trigger->tgnargs / 2;
+	entry->templates = MemoryContextAlloc(entry->head.cxt, sizeof(InvalTemplate *) * entry->ntemplates);
+	for (i = 0; i < entry->ntemplates; i++)
+		entry->templates[i] = inval_parse_template(trigger->tgargs[2 * i], trigger->tgargs[2 * i + 1],
+												   RelationGetDescr(rel),
+												   RelationGetRelationName(rel), entry->head.cxt);
+	entry->head.valid = true;
+	return entry;
+}
+
+PG_FUNCTION_INFO_V1(clinical_cache_invalidation_trigger);
+
+/* clinical.cache_invalidation_trigger() RETURNS trigger */
+Datum
+clinical_cache_invalidation_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	InvalTrigEntry *entry;
+	StringInfoData oldkey,
+				newkey;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function clinical.cache_invalidation_trigger must be fired AFTER"),
+				 errhint("Attach it with clinical.enable_cache_invalidation().")));
+
+	inval_register_callbacks();
+	entry = inval_trigger_entry(trigdata);
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+	{
+		for (i = 0; i < entry->ntemplates; i++)
+			inval_add(INVAL_OP_PATTERN, entry->templates[i]->channel, entry->templates[i]->pattern);
+		return PointerGetDatum(NULL);
+	}
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function clinical.cache_invalidation_trigger must be fired FOR EACH ROW or for TRUNCATE"),
+				 errhint("Attach it with clinical.enable_cache_invalidation().")));
+
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	initStringInfo(&oldkey);
+	initStringInfo(&newkey);
+	for (i = 0; i < entry->ntemplates; i++)
+	{
+		InvalTemplate *t = entry->templates[i];
+		bool		have_old = false,
+					have_new = false;
+
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		{
+			have_old = inval_render(t, trigdata->tg_trigtuple, tupdesc, &oldkey);
+			have_new = inval_render(t, trigdata->tg_newtuple, tupdesc, &newkey);
+		}
+		else
+			have_new = inval_render(t, trigdata->tg_trigtuple, tupdesc, &newkey);
+
+		if (have_new)
+			inval_add(INVAL_OP_KEY, t->channel, newkey.data);
+		if (have_old && (!have_new || strcmp(oldkey.data, newkey.data) != 0))
+			inval_add(INVAL_OP_KEY, t->channel, oldkey.data);
+	}
+	pfree(oldkey.data);
+	pfree(newkey.data);
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(clinical_invalidate);
+
+/* clinical.invalidate(VARIADIC keys text[]) RETURNS integer */
+Datum
+clinical_invalidate(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				added = 0;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("keys must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	inval_register_callbacks();
+	for (i = 0; i < n; i++)
+	{
+		char	   *key;
+
+		if (nulls[i])
+			continue;
+		key = TextDatumGetCString(elems[i]);
+		if (key[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cache key must not be empty")));
+		inval_add(INVAL_OP_KEY, NULL, key);
+		added++;
+	}
+	PG_RETURN_INT32(added);
+}
+
+PG_FUNCTION_INFO_V1(clinical_check_key_template);
+
+/*
+ * clinical._check_key_template(target regclass, template text) RETURNS text
+ * Validates a template against the table; returns its TRUNCATE pattern.
+ */
+Datum
+clinical_check_key_template(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *tmpl = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Relation	rel = relation_open(relid, AccessShareLock);
+	InvalTemplate *t;
+
+	t = inval_parse_template(tmpl, NULL, RelationGetDescr(rel), RelationGetRelationName(rel),
+							 CurrentMemoryContext);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_TEXT_P(cstring_to_text(t->pattern));
+}

@@ -1,0 +1,170 @@
+-- src/sql/50_invalidation.sql
+-- Cache invalidation: key templates per table, the trigger, the durable
+-- queue the invalidator worker delivers to Redis, and its statistics.
+
+\echo Use "CREATE EXTENSION clinical" to load this file. \quit
+
+CREATE TABLE @extschema@.cache_invalidation_config (
+    target regclass NOT NULL,
+    key_template text NOT NULL,
+    channel text,
+    PRIMARY KEY (target, key_template)
+);
+COMMENT ON TABLE @extschema@.cache_invalidation_config IS
+'Key templates whose Redis keys are invalidated after commit when rows of the table change (kept by pg_dump)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.cache_invalidation_config', '');
+
+CREATE TABLE @extschema@.invalidation_queue (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    op smallint NOT NULL DEFAULT 0 CHECK (op IN (0, 1)),
+    key text NOT NULL,
+    channel text,
+    enqueued_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.invalidation_queue IS
+'Committed invalidations waiting for the invalidator worker: op 0 = UNLINK key (and PUBLISH to channel), op 1 = SCAN MATCH key as a pattern and UNLINK (TRUNCATE)';
+REVOKE ALL ON @extschema@.invalidation_queue FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.cache_invalidation_trigger()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'clinical_cache_invalidation_trigger';
+COMMENT ON FUNCTION @extschema@.cache_invalidation_trigger() IS
+'AFTER ROW (INSERT, UPDATE, DELETE) and AFTER TRUNCATE trigger collecting the cache keys of changed rows; attach it with clinical.enable_cache_invalidation()';
+
+CREATE FUNCTION @extschema@._check_key_template(target regclass, key_template text)
+RETURNS text
+LANGUAGE c STRICT
+AS 'MODULE_PATHNAME', 'clinical_check_key_template';
+COMMENT ON FUNCTION @extschema@._check_key_template(regclass, text) IS
+'Validate a key template against a table; returns the SCAN pattern its TRUNCATE clears (internal)';
+
+-- The trigger's arguments are the table's (template, channel) pairs.
+CREATE FUNCTION @extschema@._attach_cache_invalidation(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    args text;
+BEGIN
+    SELECT string_agg(quote_literal(c.key_template) || ', ' || quote_literal(coalesce(c.channel, '')), ', '
+                      ORDER BY c.key_template)
+      INTO args
+      FROM @extschema@.cache_invalidation_config c WHERE c.target = $1;
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND tgname = 'clinical_cache_invalidation') THEN
+        EXECUTE format('DROP TRIGGER clinical_cache_invalidation ON %s', $1);
+        EXECUTE format('DROP TRIGGER clinical_cache_invalidation_truncate ON %s', $1);
+    END IF;
+    IF args IS NOT NULL THEN
+        EXECUTE format('CREATE TRIGGER clinical_cache_invalidation AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.cache_invalidation_trigger(%s)', $1, args);
+        EXECUTE format('CREATE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.cache_invalidation_trigger(%s)', $1, args);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._attach_cache_invalidation(regclass) IS
+'(Re)create the invalidation triggers of a table from clinical.cache_invalidation_config (internal)';
+
+CREATE FUNCTION @extschema@.enable_cache_invalidation(
+    target regclass,
+    key_template text,
+    channel text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF target IS NULL OR key_template IS NULL THEN
+        RAISE EXCEPTION 'target and key_template are required'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name the table and a template such as ''patient:{patient_id}''.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = target AND relkind IN ('r', 'p')) THEN
+        RAISE EXCEPTION '"%" is not a table', target
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Cache invalidation triggers go on ordinary or partitioned tables.';
+    END IF;
+    IF channel = '' THEN
+        RAISE EXCEPTION 'channel must not be empty'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL for no PUBLISH, or a channel name.';
+    END IF;
+    PERFORM @extschema@._check_key_template(target, key_template);
+    INSERT INTO @extschema@.cache_invalidation_config AS c (target, key_template, channel)
+    VALUES (target, key_template, channel)
+    ON CONFLICT ON CONSTRAINT cache_invalidation_config_pkey DO UPDATE SET channel = excluded.channel;
+    PERFORM @extschema@._attach_cache_invalidation(target);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.enable_cache_invalidation(regclass, text, text) IS
+'Invalidate Redis keys rendered from key_template (columns in braces) after each committed change of the table; optionally PUBLISH each key to channel; several templates per table';
+
+CREATE FUNCTION @extschema@.disable_cache_invalidation(target regclass, key_template text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    DELETE FROM @extschema@.cache_invalidation_config c
+     WHERE c.target = $1 AND ($2 IS NULL OR c.key_template = $2);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE NOTICE 'cache invalidation is not enabled on % for that template', $1;
+    END IF;
+    PERFORM @extschema@._attach_cache_invalidation($1);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.disable_cache_invalidation(regclass, text) IS
+'Stop invalidating a table''s keys (one template, or all when key_template is NULL); returns the number of templates removed';
+
+CREATE VIEW @extschema@.cache_invalidations AS
+SELECT c.target, c.key_template, c.channel,
+       @extschema@._check_key_template(c.target, c.key_template) AS truncate_pattern,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                WHERE t.tgrelid = c.target AND t.tgname = 'clinical_cache_invalidation'
+                  AND t.tgenabled <> 'D') AS enabled
+  FROM @extschema@.cache_invalidation_config c;
+COMMENT ON VIEW @extschema@.cache_invalidations IS
+'Tables and key templates whose cache keys are invalidated, with the pattern TRUNCATE clears';
+
+CREATE FUNCTION @extschema@.invalidate(VARIADIC keys text[])
+RETURNS integer
+LANGUAGE c STRICT
+AS 'MODULE_PATHNAME', 'clinical_invalidate';
+COMMENT ON FUNCTION @extschema@.invalidate(text[]) IS
+'Invalidate these Redis keys after the current transaction commits (nothing on rollback); returns how many were queued';
+
+CREATE FUNCTION @extschema@._invalidation_counters(
+    OUT running boolean, OUT pid integer, OUT connected boolean,
+    OUT keys_sent bigint, OUT publishes bigint, OUT patterns_cleared bigint,
+    OUT batches bigint, OUT errors bigint, OUT reconnects bigint, OUT dropped bigint,
+    OUT backoff_ms integer, OUT last_success timestamptz, OUT last_error text)
+RETURNS record
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'clinical_invalidation_counters';
+COMMENT ON FUNCTION @extschema@._invalidation_counters() IS
+'Counters of the invalidator worker from shared memory (internal; see clinical.invalidation_stats())';
+
+CREATE FUNCTION @extschema@.invalidation_stats(
+    OUT worker_running boolean, OUT worker_pid integer, OUT redis_connected boolean,
+    OUT queue_depth bigint, OUT oldest_pending_age interval,
+    OUT keys_sent bigint, OUT publishes bigint, OUT patterns_cleared bigint,
+    OUT batches bigint, OUT errors bigint, OUT reconnects bigint, OUT dropped bigint,
+    OUT current_backoff interval, OUT last_success timestamptz, OUT last_error text)
+RETURNS record
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT c.running, c.pid, c.connected,
+           (SELECT count(*) FROM @extschema@.invalidation_queue),
+           (SELECT now() - min(enqueued_at) FROM @extschema@.invalidation_queue),
+           c.keys_sent, c.publishes, c.patterns_cleared, c.batches, c.errors, c.reconnects, c.dropped,
+           make_interval(secs => c.backoff_ms / 1000.0), c.last_success, c.last_error
+      FROM @extschema@._invalidation_counters() c
+$$;
+COMMENT ON FUNCTION @extschema@.invalidation_stats() IS
+'Cache invalidation state: worker, Redis connection, queue depth and oldest pending age, keys sent, publishes, batches, errors, reconnects, dropped entries, current backoff, last success and last error';
