@@ -39,7 +39,8 @@
 
 #define INVAL_OP_KEY		0	/* UNLINK the key (and PUBLISH it) */
 #define INVAL_OP_PATTERN	1	/* SCAN MATCH the pattern and UNLINK */
-#define INVAL_SPILL			10000
+#define INVAL_SPILL			10000	/* unwritten keys that trigger an early write */
+#define INVAL_KEEP			50000	/* written keys remembered for de-duplication */
 
 /* ---- key templates ---- */
 
@@ -187,6 +188,8 @@ typedef struct InvalItem
 {
 	struct InvalItem *next;		/* same hash */
 	SubTransactionId subid;		/* subtransaction that added it */
+	SubTransactionId written;	/* subtransaction that wrote it to the queue, or 0 */
+	int32		hits;			/* times the key was added */
 	int16		op;
 	char	   *channel;
 	char	   *key;
@@ -200,7 +203,8 @@ typedef struct InvalBucket
 
 static MemoryContext inval_cxt = NULL;	/* child of TopTransactionContext */
 static HTAB *inval_set = NULL;
-static int	inval_nitems = 0;
+static int	inval_nitems = 0;	/* keys in the set */
+static int	inval_nunwritten = 0;	/* of which not yet in the queue */
 static bool inval_wrote = false;	/* this transaction wrote queue rows */
 static bool inval_callbacks = false;
 static SPIPlanPtr inval_insert_plan = NULL;
@@ -217,6 +221,44 @@ inval_hash(int16 op, const char *channel, const char *key)
 
 static void inval_flush(void);
 
+/*
+ * Bound the memory of a huge transaction: forget the written keys that were
+ * seen once (a row's own key), keep the repeated ones (a site's key) so
+ * they are not queued again. Only at top level, where no rollback of a
+ * subtransaction can take written rows back.
+ */
+static void
+inval_trim(void)
+{
+	HASH_SEQ_STATUS status;
+	InvalBucket *b;
+
+	hash_seq_init(&status, inval_set);
+	while ((b = hash_seq_search(&status)) != NULL)
+	{
+		InvalItem **link = &b->items;
+
+		while (*link)
+		{
+			InvalItem  *it = *link;
+
+			if (it->written != InvalidSubTransactionId && it->hits < 2)
+			{
+				*link = it->next;
+				if (it->channel)
+					pfree(it->channel);
+				pfree(it->key);
+				pfree(it);
+				inval_nitems--;
+				continue;
+			}
+			link = &it->next;
+		}
+		if (b->items == NULL)
+			hash_search(inval_set, &b->hash, HASH_REMOVE, NULL);
+	}
+}
+
 /* Add a key (or pattern) to the transaction's set, once. */
 static void
 inval_add(int16 op, const char *channel, const char *key)
@@ -226,12 +268,13 @@ inval_add(int16 op, const char *channel, const char *key)
 	InvalItem  *it;
 	bool		found;
 
+	if (inval_cxt == NULL)
+		inval_cxt = AllocSetContextCreate(TopTransactionContext, "clinical invalidation keys",
+										  ALLOCSET_DEFAULT_SIZES);
 	if (inval_set == NULL)
 	{
 		HASHCTL		ctl;
 
-		inval_cxt = AllocSetContextCreate(TopTransactionContext, "clinical invalidation keys",
-										  ALLOCSET_DEFAULT_SIZES);
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(InvalBucket);
@@ -239,6 +282,7 @@ inval_add(int16 op, const char *channel, const char *key)
 		inval_set = hash_create("clinical invalidation keys", 1024, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		inval_nitems = 0;
+		inval_nunwritten = 0;
 	}
 
 	b = hash_search(inval_set, &h, HASH_ENTER, &found);
@@ -248,16 +292,23 @@ inval_add(int16 op, const char *channel, const char *key)
 		if (it->op == op && strcmp(it->key, key) == 0 &&
 			((it->channel == NULL && channel == NULL) ||
 			 (it->channel && channel && strcmp(it->channel, channel) == 0)))
+		{
+			if (it->hits < PG_INT32_MAX)
+				it->hits++;
 			return;
+		}
 
 	it = MemoryContextAlloc(inval_cxt, sizeof(InvalItem));
 	it->subid = GetCurrentSubTransactionId();
+	it->written = InvalidSubTransactionId;
+	it->hits = 1;
 	it->op = op;
 	it->channel = channel ? MemoryContextStrdup(inval_cxt, channel) : NULL;
 	it->key = MemoryContextStrdup(inval_cxt, key);
 	it->next = b->items;
 	b->items = it;
-	if (++inval_nitems >= INVAL_SPILL)
+	inval_nitems++;
+	if (++inval_nunwritten >= INVAL_SPILL)
 		inval_flush();
 }
 
@@ -267,11 +318,13 @@ inval_forget(void)
 	inval_set = NULL;
 	inval_cxt = NULL;			/* freed with TopTransactionContext */
 	inval_nitems = 0;
+	inval_nunwritten = 0;
 }
 
 /*
- * Write the collected keys to the queue in one INSERT ... SELECT unnest(...)
- * and empty the set. Runs in the current (sub)transaction.
+ * Write the keys not yet written to the queue in one INSERT ... SELECT
+ * unnest(...). Runs in the current (sub)transaction; written keys stay in
+ * the set (so repeats are not queued again) until it holds INVAL_KEEP keys.
  */
 static void
 inval_flush(void)
@@ -290,13 +343,13 @@ inval_flush(void)
 	int			rc;
 	bool		pushed;
 
-	if (inval_set == NULL || inval_nitems == 0)
+	if (inval_set == NULL || inval_nunwritten == 0)
 		return;
 
-	keys = palloc(sizeof(Datum) * inval_nitems);
-	channels = palloc(sizeof(Datum) * inval_nitems);
-	chnulls = palloc(sizeof(bool) * inval_nitems);
-	ops = palloc(sizeof(Datum) * inval_nitems);
+	keys = palloc(sizeof(Datum) * inval_nunwritten);
+	channels = palloc(sizeof(Datum) * inval_nunwritten);
+	chnulls = palloc(sizeof(bool) * inval_nunwritten);
+	ops = palloc(sizeof(Datum) * inval_nunwritten);
 	hash_seq_init(&status, inval_set);
 	while ((b = hash_seq_search(&status)) != NULL)
 	{
@@ -304,6 +357,9 @@ inval_flush(void)
 
 		for (it = b->items; it; it = it->next)
 		{
+			if (it->written != InvalidSubTransactionId)
+				continue;
+			it->written = GetCurrentSubTransactionId();
 			keys[n] = CStringGetTextDatum(it->key);
 			chnulls[n] = (it->channel == NULL);
 			channels[n] = it->channel ? CStringGetTextDatum(it->channel) : (Datum) 0;
@@ -343,9 +399,9 @@ inval_flush(void)
 		PopActiveSnapshot();
 
 	inval_wrote = true;
-	hash_destroy(inval_set);
-	inval_set = NULL;
-	inval_nitems = 0;
+	inval_nunwritten = 0;
+	if (inval_nitems >= INVAL_KEEP && GetCurrentTransactionNestLevel() == 1)
+		inval_trim();
 }
 
 /* Wake the invalidation worker (after commit). */
@@ -406,15 +462,26 @@ inval_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		{
 			InvalItem  *it = *link;
 
+			if (it->subid == mySubid && event == SUBXACT_EVENT_ABORT_SUB)
+			{
+				/* added in the rolled-back subtransaction: gone (its rows too) */
+				*link = it->next;
+				inval_nitems--;
+				if (it->written == InvalidSubTransactionId)
+					inval_nunwritten--;
+				continue;
+			}
 			if (it->subid == mySubid)
+				it->subid = parentSubid;
+			if (it->written == mySubid)
 			{
 				if (event == SUBXACT_EVENT_COMMIT_SUB)
-					it->subid = parentSubid;
+					it->written = parentSubid;
 				else
 				{
-					*link = it->next;
-					inval_nitems--;
-					continue;
+					/* its queue row was rolled back: write it again */
+					it->written = InvalidSubTransactionId;
+					inval_nunwritten++;
 				}
 			}
 			link = &it->next;

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Integration: cache invalidation through a real redis-server. Commit sends
+# each key (UNLINK and PUBLISH); rollback, savepoint rollback and an error
+# send nothing; TRUNCATE clears the key space; PREPARE/COMMIT PREPARED is
+# delivered and ROLLBACK PREPARED is not; keys with spaces and newlines stay
+# one key; a big UPDATE keeps backend memory bounded and queue rows
+# de-duplicated; Redis refusing AUTH or SELECT shows in the stats.
+set -u
+. "$CLINICAL_SRC/test/lib.sh"
+clinical_env
+
+exists() { rcli EXISTS "$1"; }
+gone() { [ "$(rcli EXISTS "$1")" = 0 ]; }
+all_gone() { local k; for k in "$@"; do gone "$k" || return 1; done; }
+queue_empty() { [ "$(q -c "SELECT count(*) FROM clinical.invalidation_queue")" = 0 ]; }
+stat() { q -c "SELECT $1 FROM clinical.invalidation_stats()"; }
+
+q >/dev/null <<'SQL'
+CREATE EXTENSION IF NOT EXISTS clinical;
+DROP TABLE IF EXISTS inv_patient;
+CREATE TABLE inv_patient (patient_id int PRIMARY KEY, site_id int, name text);
+INSERT INTO inv_patient SELECT i, i % 4, 'p' || i FROM generate_series(1, 20) i;
+SELECT clinical.enable_cache_invalidation('inv_patient', 'patient:{patient_id}');
+SELECT clinical.enable_cache_invalidation('inv_patient', 'site:{site_id}:patients', 'cache-events');
+SQL
+wait_until 10 bash -c "[ \"\$(psql -X -A -t -q -c 'SELECT worker_running FROM clinical.invalidation_stats()')\" = t ]"
+tap_is "the invalidator worker runs" "$(stat worker_running)" "t"
+
+# commit sends each key
+for i in 1 2 3 4 5 6; do rcli SET "patient:$i" cached >/dev/null; done
+rcli SET "site:1:patients" cached >/dev/null
+q -c "UPDATE inv_patient SET name = name || '!' WHERE patient_id IN (1, 2, 3)" >/dev/null
+tap_check "committed UPDATE: its keys are unlinked" wait_until 10 all_gone patient:1 patient:2 patient:3 site:1:patients
+
+# rollback, savepoint rollback, error after the trigger fired: nothing sent
+q -c "BEGIN; UPDATE inv_patient SET name = 'x' WHERE patient_id = 4; ROLLBACK;" >/dev/null
+q -c "BEGIN; SAVEPOINT a; UPDATE inv_patient SET name = 'y' WHERE patient_id = 5; ROLLBACK TO a; COMMIT;" >/dev/null
+psql -X -q -c "BEGIN" -c "UPDATE inv_patient SET name = 'z' WHERE patient_id = 6" -c "SELECT 1/0" -c "COMMIT" >/dev/null 2>&1
+# a committed marker after them: once it is gone the worker has seen the queue
+rcli SET marker:1 x >/dev/null
+q -c "SELECT clinical.invalidate('marker:1')" >/dev/null
+wait_until 10 gone marker:1
+tap_is "rolled-back UPDATE sent nothing" "$(exists patient:4)" "1"
+tap_is "savepoint rollback sent nothing" "$(exists patient:5)" "1"
+tap_is "error after the trigger fired sent nothing" "$(exists patient:6)" "1"
+
+# PUBLISH to the channel
+rcli SUBSCRIBE cache-events > "$CLINICAL_TMP/sub.out" &
+subpid=$!
+sleep 0.5
+q -c "UPDATE inv_patient SET name = 'pub' WHERE patient_id = 7" >/dev/null
+wait_until 10 grep -q "site:3:patients" "$CLINICAL_TMP/sub.out"
+kill $subpid 2>/dev/null; wait $subpid 2>/dev/null
+tap_check "the key is PUBLISHed on the template's channel" grep -q "site:3:patients" "$CLINICAL_TMP/sub.out"
+
+# keys with spaces, newlines and odd bytes stay one argument
+rcli SET "key with space" v >/dev/null
+printf 'key\nwith\nnewlines' | rcli -x SET >/dev/null 2>&1 || true
+rcli SET "keyA" v >/dev/null
+q -c "SELECT clinical.invalidate('key with space', E'key\\nwith\\nnewlines', '*')" >/dev/null
+tap_check "a key with spaces is unlinked as one key" wait_until 10 gone "key with space"
+tap_is "an unrelated key survives (a '*' key is not a pattern)" "$(exists keyA)" "1"
+
+# TRUNCATE clears the template's key space
+for i in 101 102 103; do rcli SET "patient:$i" cached >/dev/null; done
+rcli SET "other:1" keep >/dev/null
+q -c "TRUNCATE inv_patient" >/dev/null
+tap_check "TRUNCATE unlinks the template's key space (SCAN + UNLINK)" wait_until 10 all_gone patient:101 patient:102 patient:103 patient:4
+tap_is "keys outside the template's space survive TRUNCATE" "$(exists other:1)" "1"
+
+# two-phase commit
+q -c "INSERT INTO inv_patient VALUES (201, 1, 'a'), (202, 1, 'b')" >/dev/null
+rcli SET patient:201 c >/dev/null; rcli SET patient:202 c >/dev/null
+q -c "BEGIN; UPDATE inv_patient SET name = 'p' WHERE patient_id = 201; PREPARE TRANSACTION 'inv_t1';" >/dev/null
+q -c "BEGIN; UPDATE inv_patient SET name = 'p' WHERE patient_id = 202; PREPARE TRANSACTION 'inv_t2';" >/dev/null
+sleep 1.5
+tap_is "a prepared transaction sends nothing before COMMIT PREPARED" "$(exists patient:201)" "1"
+q -c "COMMIT PREPARED 'inv_t1'" >/dev/null
+q -c "ROLLBACK PREPARED 'inv_t2'" >/dev/null
+tap_check "COMMIT PREPARED is delivered" wait_until 10 gone patient:201
+rcli SET marker:2 x >/dev/null; q -c "SELECT clinical.invalidate('marker:2')" >/dev/null; wait_until 10 gone marker:2
+tap_is "ROLLBACK PREPARED is not" "$(exists patient:202)" "1"
+
+# a big UPDATE: bounded memory, de-duplicated queue rows
+q >/dev/null <<'SQL'
+DROP TABLE IF EXISTS inv_big;
+CREATE TABLE inv_big (id int PRIMARY KEY, site_id int, v int);
+INSERT INTO inv_big SELECT i, i % 40, 0 FROM generate_series(1, 200000) i;
+SELECT clinical.enable_cache_invalidation('inv_big', 'big:{id}');
+SELECT clinical.enable_cache_invalidation('inv_big', 'bigsite:{site_id}');
+SQL
+mem=$(q -c "BEGIN; UPDATE inv_big SET v = v + 1;
+            SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts WHERE name = 'clinical invalidation keys';
+            SELECT count(*) FROM clinical.invalidation_queue WHERE key LIKE 'bigsite:%';
+            COMMIT;")
+kb=$(( $(echo "$mem" | sed -n 1p) / 1024 ))
+echo "# invalidation key set after a 200,000-row UPDATE: ${kb} kB"
+tap_check "backend memory for the keys stays bounded (< 16 MB)" test "$kb" -lt 16384
+tap_is "the 40 site keys are queued once each, not 200,000 times" "$(echo "$mem" | sed -n 2p)" "40"
+tap_check "the queue drains" wait_until 60 queue_empty
+
+# Redis refusing AUTH: counted, the password is not in the error
+rcli CONFIG SET requirepass right-pass >/dev/null
+q -c "ALTER SYSTEM SET clinical.redis_password = 'wrong-pass-123'" -c "SELECT pg_reload_conf()" >/dev/null
+errs0=$(stat errors)
+q -c "SELECT clinical.invalidate('auth:test')" >/dev/null
+tap_check "a wrong password is counted as an error" wait_until 10 bash -c "[ \$(psql -X -A -t -q -c 'SELECT errors FROM clinical.invalidation_stats()') -gt $errs0 ]"
+le=$(stat last_error)
+echo "# last_error: $le"
+tap_check "the error says AUTH failed" grep -qi "auth" <<<"$le"
+tap_check "the error does not contain the password" test "$(grep -c 'wrong-pass-123' <<<"$le")" = 0
+q -c "ALTER SYSTEM SET clinical.redis_password = 'right-pass'" -c "SELECT pg_reload_conf()" >/dev/null
+tap_check "with the right password the backlog is delivered" wait_until 15 queue_empty
+rcli -a right-pass --no-auth-warning CONFIG SET requirepass "" >/dev/null
+q -c "ALTER SYSTEM RESET clinical.redis_password" -c "SELECT pg_reload_conf()" >/dev/null
+
+# a database number Redis does not have
+q -c "ALTER SYSTEM SET clinical.redis_db = 99999" -c "SELECT pg_reload_conf()" >/dev/null
+q -c "SELECT clinical.invalidate('db:test')" >/dev/null
+tap_check "a wrong database number shows in last_error" wait_until 10 bash -c "psql -X -A -t -q -c 'SELECT last_error FROM clinical.invalidation_stats()' | grep -q SELECT"
+q -c "ALTER SYSTEM RESET clinical.redis_db" -c "SELECT pg_reload_conf()" >/dev/null
+tap_check "after the fix the queue drains" wait_until 15 queue_empty
+tap_check "no key reached the server log with the password" test "$(grep -c 'wrong-pass-123\|right-pass' "$PGLOG")" = 0
+
+q -c "DROP TABLE inv_patient, inv_big" >/dev/null
+tap_done
