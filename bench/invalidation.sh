@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/invalidation.sh - cache invalidation against Redis' own ceiling:
+#  (a) throughput: KEYS (default 1,000,000) distinct keys queued in 10
+#      transactions; time from the first commit until the queue is empty
+#      (every key acknowledged by Redis), against redis-benchmark -P 128
+#      UNLINK on the same server as the ceiling, and the one-DEL-per-call
+#      pattern (redis-benchmark -P 1 DEL, one client);
+#  (b) latency: pgbench, 4 clients updating patients, while a probe commits
+#      updates of probe rows and a keyspace-event subscriber timestamps the
+#      UNLINK of each probe key: commit-to-UNLINK p50 / p99;
+#  (c) writer cost: the same pgbench workload with invalidation on and off.
+. "$CLINICAL_SRC/bench/lib.sh"
+KEYS=${ROWS:-1000000}
+SECS=${SECS:-15}
+
+bench_setup
+q >/dev/null <<'SQL'
+CREATE EXTENSION IF NOT EXISTS clinical;
+DELETE FROM clinical.invalidation_queue;
+SQL
+rcli FLUSHALL >/dev/null
+
+# (a) throughput
+per=$((KEYS / 10))
+t0=$(date +%s%N)
+for b in $(seq 0 9); do
+  q -c "SELECT clinical.invalidate(VARIADIC ARRAY(SELECT 'bench:' || i FROM generate_series($((b * per + 1)), $(((b + 1) * per))) i))" >/dev/null
+done
+t1=$(date +%s%N)
+until [ "$(q -c "SELECT count(*) = 0 FROM clinical.invalidation_queue")" = t ]; do sleep 0.05; done
+t2=$(date +%s%N)
+ours=$(awk -v n="$KEYS" -v a="$t0" -v b="$t2" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')
+enq=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+tot=$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+ceil=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -q -P 128 -c 4 -n "$KEYS" -r "$KEYS" UNLINK "bench:__rand_int__" 2>/dev/null \
+       | tr '\r' '\n' | grep -Eo '[0-9.]+ requests per second' | tail -1 | cut -d' ' -f1)
+single=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -q -P 1 -c 1 -n 50000 -r 1000000 DEL "bench:__rand_int__" 2>/dev/null \
+       | tr '\r' '\n' | grep -Eo '[0-9.]+ requests per second' | tail -1 | cut -d' ' -f1)
+printf '(a) throughput, %s distinct keys (queued in %s s, all acknowledged after %s s)\n' "$KEYS" "$enq" "$tot"
+printf '%-52s %14s %10s\n' "path" "keys/s" "vs ceiling"
+awk -v o="$ours" -v c="$ceil" -v s="$single" 'BEGIN {
+  printf "%-52s %14.0f %9.2fx\n", "clinical: commit -> queue -> worker -> UNLINK", o, o / c;
+  printf "%-52s %14.0f %9.2fx\n", "redis-benchmark -P 128 -c 4 UNLINK (ceiling)", c, 1;
+  printf "%-52s %14.0f %9.2fx\n", "one DEL per call (redis-benchmark -P 1 -c 1)", s, s / c }'
+
+# the pgbench workload
+q >/dev/null <<'SQL'
+DROP TABLE IF EXISTS b_patient;
+CREATE TABLE b_patient (patient_id int PRIMARY KEY, site_id int, name text, updated_at timestamptz);
+INSERT INTO b_patient SELECT i, i % 40, 'p' || i, now() FROM generate_series(1, 100000) i;
+VACUUM ANALYZE b_patient;
+SQL
+cat > "$CLINICAL_TMP/upd.sql" <<'PGB'
+\set id random(1, 100000)
+UPDATE b_patient SET name = 'n' || :id, updated_at = now() WHERE patient_id = :id;
+PGB
+tps() { pgbench -n -c 4 -j 2 -T "$SECS" -f "$CLINICAL_TMP/upd.sql" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
+
+# (c) writer cost, interleaved: off, on, off, on
+off1=$(tps)
+q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null
+on1=$(tps)
+q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null
+off2=$(tps)
+q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null
+on2=$(tps)
+
+# (b) latency under the same load
+rcli CONFIG SET notify-keyspace-events Eg >/dev/null
+( rcli --csv SUBSCRIBE __keyevent@0__:unlink | while IFS= read -r line; do
+    case "$line" in *probe:*) echo "${EPOCHREALTIME/./} $line";; esac
+  done ) > "$CLINICAL_TMP/events.txt" &
+subpid=$!
+sleep 0.5
+pgbench -n -c 4 -j 2 -T "$SECS" -f "$CLINICAL_TMP/upd.sql" >/dev/null 2>&1 &
+pgbpid=$!
+sleep 1
+exec 3> >(psql -X -q -A -t > "$CLINICAL_TMP/probe.out" 2>&1)
+for i in $(seq 1 200); do
+  rcli SET "patient:$((200000 + i))" x >/dev/null
+  # the probe row's commit time, taken right after COMMIT by the server
+  echo "INSERT INTO b_patient VALUES ($((200000 + i)), 0, 'probe', now()); SELECT 'C', $((200000 + i)), (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;" >&3
+  sleep 0.05
+done
+exec 3>&-
+wait $pgbpid
+sleep 1
+kill $subpid 2>/dev/null; pkill -P $subpid 2>/dev/null
+# patient:2000xx is the probe key (the template renders patient:{patient_id})
+lat=$(awk -F'|' '/^C\|/ { c[$2] = $3 } END { for (k in c) print k, c[k] }' "$CLINICAL_TMP/probe.out" | sort > "$CLINICAL_TMP/commits.txt"; \
+      sed -n 's/^\([0-9]*\) .*"patient:\(2[0-9]*\)".*/\2 \1/p' "$CLINICAL_TMP/events.txt" | sort > "$CLINICAL_TMP/unlinks.txt"; \
+      join "$CLINICAL_TMP/commits.txt" "$CLINICAL_TMP/unlinks.txt" | awk '{ print ($3 - $2) / 1000 }' | sort -g)
+n=$(echo "$lat" | grep -c .)
+p50=$(echo "$lat" | awk -v n="$n" 'NR == int(n * 0.5 + 0.5) { print }')
+p99=$(echo "$lat" | awk -v n="$n" 'NR == int(n * 0.99 + 0.5) { print }')
+mx=$(echo "$lat" | tail -1)
+printf '\n(b) commit-to-UNLINK latency under pgbench (4 clients): %s probes, p50 %s ms, p99 %s ms, max %s ms\n' "$n" "$p50" "$p99" "$mx"
+
+printf '\n(c) writer cost: pgbench UPDATE, 4 clients, %s s each, interleaved\n' "$SECS"
+awk -v a="$off1" -v b="$on1" -v c="$off2" -v d="$on2" 'BEGIN {
+  off = (a + c) / 2; on = (b + d) / 2;
+  printf "%-30s %10.0f tps (runs %.0f, %.0f)\n%-30s %10.0f tps (runs %.0f, %.0f)\n%-30s %9.1f%%\n",
+    "invalidation off", off, a, c, "invalidation on", on, b, d, "on / off", 100 * on / off }'
+q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null
+q -c "DROP TABLE b_patient" >/dev/null
