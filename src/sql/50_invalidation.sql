@@ -23,6 +23,7 @@ CREATE TABLE @extschema@.invalidation_queue (
 );
 COMMENT ON TABLE @extschema@.invalidation_queue IS
 'Committed invalidations waiting for the invalidator worker: op 0 = UNLINK key (and PUBLISH to channel), op 1 = SCAN MATCH key as a pattern and UNLINK (TRUNCATE)';
+COMMENT ON SEQUENCE @extschema@.invalidation_queue_id_seq IS 'Identity of clinical.invalidation_queue rows';
 REVOKE ALL ON @extschema@.invalidation_queue FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.cache_invalidation_trigger()
