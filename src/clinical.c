@@ -221,6 +221,7 @@ _PG_init(void)
 {
 	clinical_define_gucs();
 	pseud_define_gucs();
+	audit_define_gucs();
 	summ_define_gucs();
 	inval_define_gucs();
 

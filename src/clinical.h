@@ -84,6 +84,14 @@ extern PGDLLEXPORT void clinical_worker_main(Datum main_arg);
 /* pseudonym.c */
 extern void pseud_define_gucs(void);
 extern char *clinical_pseudonym_cstring(const char *data, size_t len, int key_version);
+extern bool clinical_keyring_configured(void);
+extern int	clinical_hmac(int key_version, const void *data, size_t len,
+						  unsigned char *mac);
+extern bool clinical_hmac_has_version(int key_version);
+
+/* audit.c */
+extern void audit_define_gucs(void);
+extern long audit_worker_run(TimestampTz now);
 
 /* redis.c */
 struct redisReply;

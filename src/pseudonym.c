@@ -579,6 +579,36 @@ clinical_pseudonym_cstring(const char *data, size_t len, int key_version)
 	return out;
 }
 
+/*
+ * Exported for the audit part's seals: is a keyring configured? Does not
+ * load or check the file (clinical_hmac does, and raises on errors).
+ */
+bool
+clinical_keyring_configured(void)
+{
+	return pseud_keyring_file != NULL && pseud_keyring_file[0] != '\0';
+}
+
+/*
+ * Exported for the audit part's seals: the raw 32-byte HMAC-SHA256 of data
+ * under key_version (0 = current). Returns the version used.
+ */
+int
+clinical_hmac(int key_version, const void *data, size_t len, unsigned char *mac)
+{
+	const PseudKey *key = pseud_key(key_version);
+
+	pseud_hmac(key, (const unsigned char *) data, len, mac);
+	return key->version;
+}
+
+/* Exported for audit_verify: is a key of this version in the keyring? */
+bool
+clinical_hmac_has_version(int key_version)
+{
+	return pseud_known_version(key_version);
+}
+
 /* text result of pseud_format */
 static text *
 pseud_text(const PseudKey *key, const char *data, size_t len)

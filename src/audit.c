@@ -1,0 +1,1918 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/audit.c
+ *	  The audit trail: the C row trigger that writes who changed what, when,
+ *	  from where and why into clinical.audit_log; the guard that keeps the
+ *	  log append-only; the content hash of each change; seals that chain
+ *	  the hashes of committed changes (keyed when a keyring is configured);
+ *	  audit_verify, which recomputes both; and audit_redact, the one
+ *	  sanctioned edit.
+ *
+ *	  Per trigger, the column list, options and output functions are kept
+ *	  in a relcache-invalidated cache; the INSERT into the log is a saved
+ *	  SPI plan run as the log's owner, so audited users need no privilege
+ *	  on the log and cannot write to it themselves.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/sha.h>
+
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/datetime.h"
+#include "utils/inet.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "clinical.h"
+
+#define AUDIT_HASH_LEN	32
+#define AUDIT_REDACTED	"[redacted]"
+
+/* settings */
+static char *audit_app_user = NULL;
+static char *audit_change_reason = NULL;
+static int	audit_seal_interval = 60;	/* seconds, 0 = off */
+
+/* true only while audit_redact updates the log; the guard lets that through */
+static bool audit_guard_bypass = false;
+
+/*
+ * The columns of clinical.audit_log that a change row fills and its
+ * content hash covers, in hashing order. row_hash itself comes last and is
+ * not hashed. The SQL definition in src/sql/20_audit.sql must agree.
+ */
+typedef enum AuditHashKind
+{
+	AH_INT64,
+	AH_INT32,
+	AH_OID,
+	AH_VARLENA
+} AuditHashKind;
+
+typedef struct AuditLogColumn
+{
+	const char *name;
+	Oid			type;
+	AuditHashKind kind;
+} AuditLogColumn;
+
+enum
+{
+	AL_CHANGE_ID, AL_XACT_TIME, AL_CLOCK_TIME, AL_TXID, AL_TABLE_OID,
+	AL_TABLE_NAME, AL_OPERATION, AL_PK, AL_OLD_ROW, AL_NEW_ROW,
+	AL_CHANGED_COLUMNS, AL_SESSION_USER, AL_ROLE, AL_APP_USER, AL_REASON,
+	AL_CLIENT_ADDR, AL_CLIENT_PORT, AL_APPLICATION, AL_BACKEND_PID,
+	AL_ROW_HASH,
+	AL_NCOLS
+};
+
+#define AL_NHASHED AL_ROW_HASH
+
+static const AuditLogColumn audit_log_columns[AL_NCOLS] = {
+	{"change_id", INT8OID, AH_INT64},
+	{"xact_time", TIMESTAMPTZOID, AH_INT64},
+	{"clock_time", TIMESTAMPTZOID, AH_INT64},
+	{"txid", INT8OID, AH_INT64},
+	{"table_oid", OIDOID, AH_OID},
+	{"table_name", TEXTOID, AH_VARLENA},
+	{"operation", TEXTOID, AH_VARLENA},
+	{"pk", JSONBOID, AH_VARLENA},
+	{"old_row", JSONBOID, AH_VARLENA},
+	{"new_row", JSONBOID, AH_VARLENA},
+	{"changed_columns", TEXTARRAYOID, AH_VARLENA},
+	{"session_user_name", TEXTOID, AH_VARLENA},
+	{"role_name", TEXTOID, AH_VARLENA},
+	{"app_user", TEXTOID, AH_VARLENA},
+	{"reason", TEXTOID, AH_VARLENA},
+	{"client_addr", INETOID, AH_VARLENA},
+	{"client_port", INT4OID, AH_INT32},
+	{"application_name", TEXTOID, AH_VARLENA},
+	{"backend_pid", INT4OID, AH_INT32},
+	{"row_hash", BYTEAOID, AH_VARLENA},
+};
+
+/* How a column's value becomes a jsonb value. */
+typedef enum AuditValueKind
+{
+	AV_STRING,					/* text-like: the bytes as a string */
+	AV_INTEGER,					/* int2/int4/int8: a number */
+	AV_FLOAT,					/* float4/float8: a number, or a string if not finite */
+	AV_NUMERIC,					/* numeric: a number, or a string for NaN/inf */
+	AV_BOOL,
+	AV_JSONB,
+	AV_JSON,
+	AV_DATETIME,				/* ISO 8601, as to_jsonb writes it */
+	AV_OTHER					/* the type's text output as a string */
+} AuditValueKind;
+
+typedef struct AuditColumn
+{
+	AttrNumber	attnum;			/* 1-based */
+	char	   *name;
+	int			namelen;
+	Oid			basetype;
+	AuditValueKind kind;
+	bool		pseudonymize;
+	bool		in_pk;
+	FmgrInfo	out;			/* output function, for AV_OTHER and pseudonyms */
+} AuditColumn;
+
+typedef struct AuditEntry
+{
+	ClinicalTrigCacheEntry head;
+	int			ncols;			/* audited (not excluded, not dropped) columns */
+	AuditColumn *cols;
+	int			npk;
+	bool		require_reason;
+	char	   *table_name;		/* schema-qualified, quoted */
+} AuditEntry;
+
+static ClinicalTrigCache *audit_cache = NULL;
+
+/* the INSERT into the log, prepared once per backend */
+static SPIPlanPtr audit_insert_plan = NULL;
+static Oid	audit_log_owner = InvalidOid;
+static Oid	audit_seq_oid = InvalidOid;
+
+/* the range of xact_time a partition of the log is known to cover */
+static TimestampTz audit_part_lo = 0;
+static TimestampTz audit_part_hi = 0;
+
+/* per-backend connection facts, computed once */
+static bool audit_client_done = false;
+static Datum audit_client_addr = (Datum) 0;
+static bool audit_client_addr_null = true;
+static int	audit_client_port = 0;
+
+/* user name cache: the last user looked up */
+static Oid	audit_name_oid[2] = {InvalidOid, InvalidOid};
+static char *audit_name_str[2] = {NULL, NULL};
+
+void
+audit_define_gucs(void)
+{
+	DefineCustomStringVariable("clinical.app_user",
+							   "Application-level user recorded in the audit trail.",
+							   "Set per transaction with clinical.set_context() or SET LOCAL.",
+							   &audit_app_user, "",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("clinical.change_reason",
+							   "Reason for the change recorded in the audit trail.",
+							   "Set per transaction with clinical.set_context() or SET LOCAL.",
+							   &audit_change_reason, "",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("clinical.audit_seal_interval",
+							"Seconds between the background worker's audit seals (0 = off).",
+							NULL,
+							&audit_seal_interval, 60, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
+/*-------------------------------------------------------------------------
+ * Content hash
+ *-------------------------------------------------------------------------
+ */
+
+/*
+ * Feed one value into the hash in the canonical encoding: a presence byte,
+ * then integers as 8 big-endian bytes, or a varlena's length (4 bytes,
+ * big-endian) and its detoasted bytes. jsonb is hashed in its binary form,
+ * which is the same for equal documents and stable across major versions
+ * (pg_upgrade keeps it).
+ */
+static void
+audit_hash_value(SHA256_CTX *ctx, AuditHashKind kind, Datum d, bool isnull)
+{
+	unsigned char buf[8];
+	uint64		v;
+	int			i;
+
+	buf[0] = isnull ? 0 : 1;
+	SHA256_Update(ctx, buf, 1);
+	if (isnull)
+		return;
+
+	switch (kind)
+	{
+		case AH_INT64:
+			v = (uint64) DatumGetInt64(d);
+			break;
+		case AH_INT32:
+			v = (uint64) (int64) DatumGetInt32(d);
+			break;
+		case AH_OID:
+			v = (uint64) DatumGetObjectId(d);
+			break;
+		case AH_VARLENA:
+			{
+				struct varlena *p = PG_DETOAST_DATUM_PACKED(d);
+				uint32		len = VARSIZE_ANY_EXHDR(p);
+
+				buf[0] = len >> 24;
+				buf[1] = len >> 16;
+				buf[2] = len >> 8;
+				buf[3] = len;
+				SHA256_Update(ctx, buf, 4);
+				SHA256_Update(ctx, VARDATA_ANY(p), len);
+				if ((Pointer) p != DatumGetPointer(d))
+					pfree(p);
+				return;
+			}
+		default:
+			elog(ERROR, "unknown audit hash kind %d", (int) kind);
+			return;
+	}
+	for (i = 7; i >= 0; i--)
+	{
+		buf[i] = v & 0xff;
+		v >>= 8;
+	}
+	SHA256_Update(ctx, buf, 8);
+}
+
+/* The content hash of a change row given in audit_log_columns order. */
+static void
+audit_row_digest(const Datum *values, const bool *nulls, unsigned char *out)
+{
+	SHA256_CTX	ctx;
+	int			i;
+
+	SHA256_Init(&ctx);
+	SHA256_Update(&ctx, "clinical.audit_log v1", 21);
+	for (i = 0; i < AL_NHASHED; i++)
+		audit_hash_value(&ctx, audit_log_columns[i].kind, values[i], nulls[i]);
+	SHA256_Final(out, &ctx);
+}
+
+static bytea *
+audit_bytea(const unsigned char *data, int len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_row_hash);
+
+/*
+ * clinical._audit_row_hash(clinical.audit_log) RETURNS bytea
+ * Recomputes the content hash of a stored change row; audit_verify compares
+ * it with the row's row_hash.
+ */
+Datum
+clinical_audit_row_hash(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(0);
+	TupleDesc	desc;
+	HeapTupleData tuple;
+	Datum		values[AL_NCOLS];
+	bool		nulls[AL_NCOLS];
+	unsigned char digest[AUDIT_HASH_LEN];
+	int			i;
+
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec),
+								  HeapTupleHeaderGetTypMod(rec));
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+
+	for (i = 0; i < AL_NHASHED; i++)
+	{
+		int			attnum = 0;
+		int			j;
+
+		for (j = 0; j < desc->natts; j++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, j);
+
+			if (!att->attisdropped &&
+				strcmp(NameStr(att->attname), audit_log_columns[i].name) == 0)
+			{
+				if (att->atttypid != audit_log_columns[i].type)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("column \"%s\" has type %s, expected %s",
+									audit_log_columns[i].name,
+									format_type_be(att->atttypid),
+									format_type_be(audit_log_columns[i].type)),
+							 errhint("Pass a row of clinical.audit_log.")));
+				attnum = j + 1;
+				break;
+			}
+		}
+		if (attnum == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("record has no column \"%s\"", audit_log_columns[i].name),
+					 errhint("Pass a row of clinical.audit_log.")));
+		values[i] = heap_getattr(&tuple, attnum, desc, &nulls[i]);
+	}
+	ReleaseTupleDesc(desc);
+
+	audit_row_digest(values, nulls, digest);
+	PG_RETURN_BYTEA_P(audit_bytea(digest, AUDIT_HASH_LEN));
+}
+
+/*-------------------------------------------------------------------------
+ * Writer
+ *-------------------------------------------------------------------------
+ */
+
+/* A role's name, from a two-entry cache (session user, current role). */
+static const char *
+audit_role_name(int slot, Oid roleid)
+{
+	if (audit_name_oid[slot] != roleid || audit_name_str[slot] == NULL)
+	{
+		char	   *name = GetUserNameFromId(roleid, false);
+
+		if (audit_name_str[slot])
+			pfree(audit_name_str[slot]);
+		audit_name_str[slot] = MemoryContextStrdup(TopMemoryContext, name);
+		audit_name_oid[slot] = roleid;
+	}
+	return audit_name_str[slot];
+}
+
+/*
+ * Client address and port of this backend (NULL for Unix sockets), from
+ * inet_client_addr() and inet_client_port(), once per backend.
+ */
+static void
+audit_client_info(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+	Datum		addr;
+	Datum		port;
+	MemoryContext old;
+
+	if (audit_client_done)
+		return;
+	audit_client_done = true;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	addr = inet_client_addr(fcinfo);
+	MemoryContextSwitchTo(old);
+	if (fcinfo->isnull)
+		return;
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	port = inet_client_port(fcinfo);
+	audit_client_addr = addr;
+	audit_client_addr_null = false;
+	audit_client_port = fcinfo->isnull ? 0 : DatumGetInt32(port);
+}
+
+static Datum
+audit_text_or_null(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL || s[0] == '\0');
+	return *isnull ? (Datum) 0 : CStringGetTextDatum(s);
+}
+
+/* Prepare (once per backend) the INSERT into the log. */
+static void
+audit_prepare_insert(void)
+{
+	StringInfoData sql;
+	Oid			argtypes[AL_NCOLS];
+	Oid			logoid;
+	int			i;
+
+	if (audit_insert_plan != NULL)
+		return;
+
+	logoid = get_relname_relid("audit_log", get_namespace_oid("clinical", false));
+	if (!OidIsValid(logoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"clinical.audit_log\" does not exist"),
+				 errhint("Install the extension with CREATE EXTENSION clinical.")));
+	audit_seq_oid = get_relname_relid("audit_log_change_id_seq",
+									  get_namespace_oid("clinical", false));
+	if (!OidIsValid(audit_seq_oid))
+		elog(ERROR, "sequence clinical.audit_log_change_id_seq does not exist");
+	{
+		HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(logoid));
+
+		if (!HeapTupleIsValid(tp))
+			elog(ERROR, "cache lookup failed for relation %u", logoid);
+		audit_log_owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+		ReleaseSysCache(tp);
+	}
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "INSERT INTO clinical.audit_log (");
+	for (i = 0; i < AL_NCOLS; i++)
+	{
+		appendStringInfo(&sql, "%s%s", i ? ", " : "", audit_log_columns[i].name);
+		argtypes[i] = audit_log_columns[i].type;
+	}
+	appendStringInfoString(&sql, ") VALUES (");
+	for (i = 0; i < AL_NCOLS; i++)
+		appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
+	appendStringInfoChar(&sql, ')');
+
+	audit_insert_plan = SPI_prepare(sql.data, AL_NCOLS, argtypes);
+	if (audit_insert_plan == NULL)
+		elog(ERROR, "SPI_prepare failed for the audit insert: %s",
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(audit_insert_plan);
+	pfree(sql.data);
+}
+
+/*
+ * Make sure a partition of the log covers ts. The answer is cached; on a
+ * miss, clinical._audit_partition_for() finds or creates the partition
+ * (as the log's owner) and returns its bounds.
+ */
+static void
+audit_ensure_partition(TimestampTz ts)
+{
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+	bool		isnull;
+	int			rc;
+
+	if (ts >= audit_part_lo && ts < audit_part_hi)
+		return;
+
+	args[0] = TimestampTzGetDatum(ts);
+	rc = SPI_execute_with_args("SELECT lo, hi FROM clinical._audit_partition_for($1)",
+							   1, argtypes, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "clinical._audit_partition_for failed: %s",
+			 SPI_result_code_string(rc));
+	audit_part_lo = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+	audit_part_hi = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/*
+ * Write one change row. The caller fills table, operation and the row
+ * columns (values/nulls at AL_PK .. AL_CHANGED_COLUMNS); this fills the
+ * rest: id, times, transaction id, who and where, and the content hash.
+ * Returns the change id.
+ */
+static int64
+audit_write(Oid table_oid, const char *table_name, const char *operation,
+			Datum *values, bool *nulls)
+{
+	unsigned char digest[AUDIT_HASH_LEN];
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+	int64		change_id;
+	char		n[AL_NCOLS];
+	int			i;
+
+	audit_client_info();
+
+	/* who and where, captured before switching to the log's owner */
+	values[AL_SESSION_USER] = CStringGetTextDatum(audit_role_name(0, GetSessionUserId()));
+	nulls[AL_SESSION_USER] = false;
+	values[AL_ROLE] = CStringGetTextDatum(audit_role_name(1, GetUserId()));
+	nulls[AL_ROLE] = false;
+	values[AL_APP_USER] = audit_text_or_null(audit_app_user, &nulls[AL_APP_USER]);
+	values[AL_REASON] = audit_text_or_null(audit_change_reason, &nulls[AL_REASON]);
+	values[AL_CLIENT_ADDR] = audit_client_addr;
+	nulls[AL_CLIENT_ADDR] = audit_client_addr_null;
+	values[AL_CLIENT_PORT] = Int32GetDatum(audit_client_port);
+	nulls[AL_CLIENT_PORT] = audit_client_addr_null;
+	values[AL_APPLICATION] = audit_text_or_null(application_name, &nulls[AL_APPLICATION]);
+	values[AL_BACKEND_PID] = Int32GetDatum(MyProcPid);
+	nulls[AL_BACKEND_PID] = false;
+
+	values[AL_XACT_TIME] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	nulls[AL_XACT_TIME] = false;
+	values[AL_CLOCK_TIME] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[AL_CLOCK_TIME] = false;
+	values[AL_TXID] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	nulls[AL_TXID] = false;
+	values[AL_TABLE_OID] = ObjectIdGetDatum(table_oid);
+	nulls[AL_TABLE_OID] = !OidIsValid(table_oid);
+	values[AL_TABLE_NAME] = audit_text_or_null(table_name, &nulls[AL_TABLE_NAME]);
+	values[AL_OPERATION] = CStringGetTextDatum(operation);
+	nulls[AL_OPERATION] = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	audit_prepare_insert();
+
+	/* the log's owner inserts, finds partitions and draws ids */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(audit_log_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+
+	audit_ensure_partition(DatumGetTimestampTz(values[AL_XACT_TIME]));
+	change_id = nextval_internal(audit_seq_oid, false);
+	values[AL_CHANGE_ID] = Int64GetDatum(change_id);
+	nulls[AL_CHANGE_ID] = false;
+
+	audit_row_digest(values, nulls, digest);
+	values[AL_ROW_HASH] = PointerGetDatum(audit_bytea(digest, AUDIT_HASH_LEN));
+	nulls[AL_ROW_HASH] = false;
+
+	for (i = 0; i < AL_NCOLS; i++)
+		n[i] = nulls[i] ? 'n' : ' ';
+	rc = SPI_execute_plan(audit_insert_plan, values, n, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+
+	SetUserIdAndSecContext(save_userid, save_sec);
+	SPI_finish();
+	return change_id;
+}
+
+/*-------------------------------------------------------------------------
+ * Row trigger
+ *-------------------------------------------------------------------------
+ */
+
+static AuditValueKind
+audit_value_kind(Oid basetype)
+{
+	switch (basetype)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+			return AV_STRING;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return AV_INTEGER;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return AV_FLOAT;
+		case NUMERICOID:
+			return AV_NUMERIC;
+		case BOOLOID:
+			return AV_BOOL;
+		case JSONBOID:
+			return AV_JSONB;
+		case JSONOID:
+			return AV_JSON;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case TIMEOID:
+		case TIMETZOID:
+			return AV_DATETIME;
+		default:
+			return AV_OTHER;
+	}
+}
+
+/*
+ * Decode the trigger's arguments: "x:column" excludes a column,
+ * "p:column" pseudonymises it, "r" requires a reason.
+ */
+static void
+audit_fill_entry(AuditEntry *entry, Relation rel, Trigger *trigger)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext old = MemoryContextSwitchTo(entry->head.cxt);
+	Bitmapset  *pkattrs;
+	bool	   *excluded = palloc0(sizeof(bool) * (desc->natts + 1));
+	bool	   *pseudo = palloc0(sizeof(bool) * (desc->natts + 1));
+	int			i;
+
+	entry->require_reason = false;
+	for (i = 0; i < trigger->tgnargs; i++)
+	{
+		const char *arg = trigger->tgargs[i];
+		AttrNumber	attnum;
+
+		if (strcmp(arg, "r") == 0)
+		{
+			entry->require_reason = true;
+			continue;
+		}
+		if ((arg[0] != 'x' && arg[0] != 'p') || arg[1] != ':')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid argument \"%s\" of audit trigger \"%s\"",
+							arg, trigger->tgname),
+					 errhint("Attach audit triggers with clinical.enable_audit(), not CREATE TRIGGER.")));
+		attnum = get_attnum(RelationGetRelid(rel), arg + 2);
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" named in the audit options of \"%s\" does not exist",
+							arg + 2, RelationGetRelationName(rel)),
+					 errdetail("The column was renamed or dropped after clinical.enable_audit() was called."),
+					 errhint("Call clinical.enable_audit() again with the current column names.")));
+		if (arg[0] == 'x')
+			excluded[attnum] = true;
+		else
+			pseudo[attnum] = true;
+	}
+
+	pkattrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+
+	entry->cols = palloc0(sizeof(AuditColumn) * desc->natts);
+	entry->ncols = 0;
+	entry->npk = 0;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AuditColumn *c;
+		Oid			outfn;
+		bool		isvarlena;
+
+		if (att->attisdropped || excluded[i + 1])
+			continue;
+		c = &entry->cols[entry->ncols++];
+		c->attnum = i + 1;
+		c->name = pstrdup(NameStr(att->attname));
+		c->namelen = strlen(c->name);
+		c->basetype = getBaseType(att->atttypid);
+		c->kind = audit_value_kind(c->basetype);
+		c->pseudonymize = pseudo[i + 1];
+		c->in_pk = bms_is_member(i + 1 - FirstLowInvalidHeapAttributeNumber, pkattrs);
+		if (c->in_pk)
+			entry->npk++;
+		getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &c->out, entry->head.cxt);
+	}
+
+	entry->table_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												   RelationGetRelationName(rel));
+	MemoryContextSwitchTo(old);
+	entry->head.valid = true;
+}
+
+static void
+audit_push_string(JsonbParseState **st, const char *s, int len)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = len;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* Push one column's value as a jsonb value. */
+static void
+audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
+{
+	JsonbValue	v;
+
+	if (isnull)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(st, WJB_VALUE, &v);
+		return;
+	}
+
+	if (c->pseudonymize)
+	{
+		char	   *s;
+		char	   *p;
+
+		if (c->kind == AV_STRING)
+		{
+			text	   *t = DatumGetTextPP(d);
+
+			p = clinical_pseudonym_cstring(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), 0);
+		}
+		else
+		{
+			s = OutputFunctionCall(&c->out, d);
+			p = clinical_pseudonym_cstring(s, strlen(s), 0);
+		}
+		audit_push_string(st, p, strlen(p));
+		return;
+	}
+
+	switch (c->kind)
+	{
+		case AV_STRING:
+			{
+				if (c->basetype == NAMEOID)
+				{
+					char	   *s = NameStr(*DatumGetName(d));
+
+					audit_push_string(st, s, strlen(s));
+				}
+				else
+				{
+					text	   *t = DatumGetTextPP(d);
+
+					audit_push_string(st, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				}
+				return;
+			}
+		case AV_INTEGER:
+			v.type = jbvNumeric;
+			if (c->basetype == INT2OID)
+				v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int2_numeric, d));
+			else if (c->basetype == INT4OID)
+				v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric, d));
+			else
+				v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, d));
+			break;
+		case AV_FLOAT:
+			{
+				double		f = c->basetype == FLOAT4OID ?
+					(double) DatumGetFloat4(d) : DatumGetFloat8(d);
+
+				if (isnan(f) || isinf(f))
+				{
+					char	   *s = OutputFunctionCall(&c->out, d);
+
+					audit_push_string(st, s, strlen(s));
+					return;
+				}
+				v.type = jbvNumeric;
+				v.val.numeric = DatumGetNumeric(c->basetype == FLOAT4OID ?
+												DirectFunctionCall1(float4_numeric, d) :
+												DirectFunctionCall1(float8_numeric, d));
+				break;
+			}
+		case AV_NUMERIC:
+			{
+				Numeric		num = DatumGetNumeric(d);
+
+				if (numeric_is_nan(num) || numeric_is_inf(num))
+				{
+					char	   *s = OutputFunctionCall(&c->out, d);
+
+					audit_push_string(st, s, strlen(s));
+					return;
+				}
+				v.type = jbvNumeric;
+				v.val.numeric = num;
+				break;
+			}
+		case AV_BOOL:
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(d);
+			break;
+		case AV_JSONB:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(d);
+
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				break;
+			}
+		case AV_JSON:
+			{
+				char	   *s = OutputFunctionCall(&c->out, d);
+				Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				break;
+			}
+		case AV_DATETIME:
+			{
+				char		buf[MAXDATELEN + 1];
+
+				JsonEncodeDateTime(buf, d, c->basetype, NULL);
+				audit_push_string(st, pstrdup(buf), strlen(buf));
+				return;
+			}
+		default:
+			{
+				char	   *s = OutputFunctionCall(&c->out, d);
+
+				audit_push_string(st, s, strlen(s));
+				return;
+			}
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * A jsonb object of the audited columns of a row: all of them, only the
+ * primary key's (pk_only), or only those flagged in mask.
+ */
+static Datum
+audit_row_object(AuditEntry *entry, const Datum *values, const bool *nulls,
+				 bool pk_only, const bool *mask)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	int			i;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < entry->ncols; i++)
+	{
+		AuditColumn *c = &entry->cols[i];
+		JsonbValue	k;
+
+		if (pk_only ? !c->in_pk : (mask != NULL && !mask[i]))
+			continue;
+		k.type = jbvString;
+		k.val.string.val = c->name;
+		k.val.string.len = c->namelen;
+		pushJsonbValue(&st, WJB_KEY, &k);
+		audit_push_value(&st, c, values[c->attnum - 1], nulls[c->attnum - 1]);
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+static void
+audit_require_reason(AuditEntry *entry, const char *op)
+{
+	if (entry->require_reason &&
+		(audit_change_reason == NULL || audit_change_reason[0] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s on %s requires a reason for the change", op, entry->table_name),
+				 errdetail("The table is audited with require_reason."),
+				 errhint("Call clinical.set_context(app_user, reason) in the transaction first, or SET LOCAL clinical.change_reason.")));
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_trigger);
+
+/*
+ * clinical.audit_trigger() RETURNS trigger
+ * AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW, and AFTER TRUNCATE FOR
+ * EACH STATEMENT; attached by clinical.enable_audit().
+ */
+Datum
+clinical_audit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	AuditEntry *entry;
+	bool		valid;
+	Datum		values[AL_NCOLS];
+	bool		nulls[AL_NCOLS];
+	const char *op;
+	TriggerEvent ev;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function clinical.audit_trigger must be called as a trigger"),
+				 errhint("Use clinical.enable_audit(table) to audit a table.")));
+	ev = trigdata->tg_event;
+	if (!TRIGGER_FIRED_AFTER(ev) ||
+		(TRIGGER_FIRED_BY_TRUNCATE(ev) ? TRIGGER_FIRED_FOR_ROW(ev) : !TRIGGER_FIRED_FOR_ROW(ev)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function clinical.audit_trigger must be fired AFTER ... FOR EACH ROW, or AFTER TRUNCATE FOR EACH STATEMENT"),
+				 errhint("Use clinical.enable_audit(table) to audit a table.")));
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+
+	if (audit_cache == NULL)
+		audit_cache = clinical_trigcache_create("clinical audit cache", sizeof(AuditEntry));
+	entry = (AuditEntry *) clinical_trigcache_lookup(audit_cache, trigdata->tg_trigger->tgoid,
+													 RelationGetRelid(rel), &valid);
+	if (!valid)
+		audit_fill_entry(entry, rel, trigdata->tg_trigger);
+
+	memset(nulls, true, sizeof(nulls));
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
+	{
+		audit_require_reason(entry, "TRUNCATE");
+		audit_write(RelationGetRelid(rel), entry->table_name, "TRUNCATE", values, nulls);
+		return PointerGetDatum(NULL);
+	}
+
+	if (TRIGGER_FIRED_BY_INSERT(ev))
+	{
+		Datum	   *v = palloc(sizeof(Datum) * desc->natts);
+		bool	   *n = palloc(sizeof(bool) * desc->natts);
+
+		heap_deform_tuple(trigdata->tg_trigtuple, desc, v, n);
+		op = "INSERT";
+		if (entry->npk > 0)
+		{
+			values[AL_PK] = audit_row_object(entry, v, n, true, NULL);
+			nulls[AL_PK] = false;
+		}
+		values[AL_NEW_ROW] = audit_row_object(entry, v, n, false, NULL);
+		nulls[AL_NEW_ROW] = false;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(ev))
+	{
+		Datum	   *v = palloc(sizeof(Datum) * desc->natts);
+		bool	   *n = palloc(sizeof(bool) * desc->natts);
+
+		audit_require_reason(entry, "DELETE");
+		heap_deform_tuple(trigdata->tg_trigtuple, desc, v, n);
+		op = "DELETE";
+		if (entry->npk > 0)
+		{
+			values[AL_PK] = audit_row_object(entry, v, n, true, NULL);
+			nulls[AL_PK] = false;
+		}
+		values[AL_OLD_ROW] = audit_row_object(entry, v, n, false, NULL);
+		nulls[AL_OLD_ROW] = false;
+	}
+	else
+	{
+		Datum	   *ov = palloc(sizeof(Datum) * desc->natts);
+		bool	   *on = palloc(sizeof(bool) * desc->natts);
+		Datum	   *nv = palloc(sizeof(Datum) * desc->natts);
+		bool	   *nn = palloc(sizeof(bool) * desc->natts);
+		bool	   *changed = palloc(sizeof(bool) * entry->ncols);
+		Datum	   *names = palloc(sizeof(Datum) * entry->ncols);
+		int			nchanged = 0;
+		int			i;
+
+		heap_deform_tuple(trigdata->tg_trigtuple, desc, ov, on);
+		heap_deform_tuple(trigdata->tg_newtuple, desc, nv, nn);
+		for (i = 0; i < entry->ncols; i++)
+		{
+			AuditColumn *c = &entry->cols[i];
+			Form_pg_attribute att = TupleDescAttr(desc, c->attnum - 1);
+			int			a = c->attnum - 1;
+
+			if (on[a] != nn[a])
+				changed[i] = true;
+			else if (on[a])
+				changed[i] = false;
+			else
+				changed[i] = !datum_image_eq(ov[a], nv[a], att->attbyval, att->attlen);
+			if (changed[i])
+				names[nchanged++] = CStringGetTextDatum(c->name);
+		}
+		/* an UPDATE that changes no audited column is not logged */
+		if (nchanged == 0)
+			return PointerGetDatum(NULL);
+
+		audit_require_reason(entry, "UPDATE");
+		op = "UPDATE";
+		if (entry->npk > 0)
+		{
+			values[AL_PK] = audit_row_object(entry, ov, on, true, NULL);
+			nulls[AL_PK] = false;
+		}
+		values[AL_OLD_ROW] = audit_row_object(entry, ov, on, false, changed);
+		nulls[AL_OLD_ROW] = false;
+		values[AL_NEW_ROW] = audit_row_object(entry, nv, nn, false, changed);
+		nulls[AL_NEW_ROW] = false;
+		values[AL_CHANGED_COLUMNS] = PointerGetDatum(construct_array(names, nchanged, TEXTOID,
+																	 -1, false, TYPALIGN_INT));
+		nulls[AL_CHANGED_COLUMNS] = false;
+	}
+
+	audit_write(RelationGetRelid(rel), entry->table_name, op, values, nulls);
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_event);
+
+/*
+ * clinical._audit_event(operation text, table_oid oid, table_name text,
+ *                       detail jsonb) RETURNS bigint
+ * Records an event that is not a row change (audit switched on or off, DDL
+ * on an audited table, a redaction, partition retention) with the same
+ * context and hash as a change. Not granted to PUBLIC.
+ */
+Datum
+clinical_audit_event(PG_FUNCTION_ARGS)
+{
+	Datum		values[AL_NCOLS];
+	bool		nulls[AL_NCOLS];
+	char	   *op;
+	char	   *name = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("audit event operation must not be null"),
+				 errhint("Name the event, e.g. 'AUDIT_DISABLE'.")));
+	op = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(2))
+		name = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	memset(nulls, true, sizeof(nulls));
+	if (!PG_ARGISNULL(3))
+	{
+		values[AL_NEW_ROW] = PG_GETARG_DATUM(3);
+		nulls[AL_NEW_ROW] = false;
+	}
+	PG_RETURN_INT64(audit_write(PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
+								name, op, values, nulls));
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_guard);
+
+/*
+ * clinical._audit_guard() RETURNS trigger
+ * BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on the log
+ * and its seals: refuses, for every role. Only audit_redact gets through.
+ */
+Datum
+clinical_audit_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function clinical._audit_guard must be called as a trigger")));
+
+	if (audit_guard_bypass && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_newtuple);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is append-only", RelationGetRelationName(trigdata->tg_relation)),
+			 errdetail("%s of audit records is refused for every role, the owner included.",
+					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
+					   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),
+			 errhint("Old audit data is removed only by partition retention; use clinical.audit_redact() to redact a value.")));
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_trigger_args);
+
+/*
+ * clinical._audit_trigger_args(tgargs bytea) RETURNS text[]
+ * Splits pg_trigger.tgargs (NUL-terminated strings) for the audited_tables
+ * view.
+ */
+Datum
+clinical_audit_trigger_args(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(b);
+	int			len = VARSIZE_ANY_EXHDR(b);
+	Datum	   *items = palloc(sizeof(Datum) * (len + 1));
+	int			n = 0;
+	int			start = 0;
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		if (p[i] == '\0')
+		{
+			items[n++] = PointerGetDatum(cstring_to_text_with_len(p + start, i - start));
+			start = i + 1;
+		}
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(items, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* true while clinical._audit_internal_ddl runs its ALTER TABLE */
+static bool audit_internal_ddl = false;
+
+PG_FUNCTION_INFO_V1(clinical_audit_internal_ddl);
+
+/*
+ * clinical._audit_internal_ddl(target regclass, command text) RETURNS void
+ * Runs "ALTER TABLE target <command>" for enable_audit, flagged so the DDL
+ * event trigger does not record it as a change to the audited table. Only
+ * ENABLE ALWAYS TRIGGER commands are accepted, so the flag cannot hide any
+ * other change.
+ */
+Datum
+clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *command = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *relname;
+	char	   *p;
+	StringInfoData sql;
+
+	for (p = command; *p;)
+	{
+		static const char prefix[] = "ENABLE ALWAYS TRIGGER clinical_audit";
+
+		if (strncmp(p, prefix, sizeof(prefix) - 1) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("clinical._audit_internal_ddl only enables audit triggers"),
+					 errhint("Call clinical.enable_audit().")));
+		p += sizeof(prefix) - 1;
+		if (strncmp(p, "_truncate", 9) == 0)
+			p += 9;
+		if (strncmp(p, ", ", 2) == 0)
+			p += 2;
+		else if (*p != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("clinical._audit_internal_ddl only enables audit triggers"),
+					 errhint("Call clinical.enable_audit().")));
+	}
+
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE %s %s", relname, command);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	audit_internal_ddl = true;
+	PG_TRY();
+	{
+		SPI_execute(sql.data, false, 0);
+	}
+	PG_FINALLY();
+	{
+		audit_internal_ddl = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_in_internal_ddl);
+
+/* clinical._audit_in_internal_ddl() RETURNS boolean */
+Datum
+clinical_audit_in_internal_ddl(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(audit_internal_ddl);
+}
+
+/*-------------------------------------------------------------------------
+ * Seals
+ *-------------------------------------------------------------------------
+ */
+
+/* Put a big-endian int64 into a buffer. */
+static void
+audit_put64(unsigned char *buf, int64 v)
+{
+	int			i;
+
+	for (i = 7; i >= 0; i--)
+	{
+		buf[i] = (uint64) v & 0xff;
+		v = (int64) ((uint64) v >> 8);
+	}
+}
+
+/*
+ * The MAC of a seal: HMAC-SHA256 under key_version of the previous seal's
+ * MAC and this seal's fields, or plain SHA-256 when key_version is 0 (no
+ * keyring configured).
+ */
+static void
+audit_seal_mac(int key_version, const unsigned char *prev, int64 seal_id,
+			   TimestampTz sealed_at, int64 xid_from, int64 xid_to,
+			   int64 nrows, const unsigned char *rows_digest, unsigned char *mac)
+{
+	unsigned char buf[16 + AUDIT_HASH_LEN + 5 * 8 + AUDIT_HASH_LEN];
+	unsigned char *p = buf;
+
+	memcpy(p, "clinical seal v1", 16);
+	p += 16;
+	if (prev)
+		memcpy(p, prev, AUDIT_HASH_LEN);
+	else
+		memset(p, 0, AUDIT_HASH_LEN);
+	p += AUDIT_HASH_LEN;
+	audit_put64(p, seal_id);
+	p += 8;
+	audit_put64(p, sealed_at);
+	p += 8;
+	audit_put64(p, xid_from);
+	p += 8;
+	audit_put64(p, xid_to);
+	p += 8;
+	audit_put64(p, nrows);
+	p += 8;
+	memcpy(p, rows_digest, AUDIT_HASH_LEN);
+	p += AUDIT_HASH_LEN;
+
+	if (key_version > 0)
+		clinical_hmac(key_version, buf, p - buf, mac);
+	else
+		SHA256(buf, p - buf, mac);
+}
+
+/* Add one sealed row to a seal's running digest. */
+static void
+audit_seal_add(SHA256_CTX *ctx, int64 change_id, bytea *row_hash)
+{
+	unsigned char buf[8];
+
+	audit_put64(buf, change_id);
+	SHA256_Update(ctx, buf, 8);
+	SHA256_Update(ctx, VARDATA_ANY(row_hash), VARSIZE_ANY_EXHDR(row_hash));
+}
+
+static bytea *
+audit_getbytea(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+
+	return *isnull ? NULL : DatumGetByteaPP(d);
+}
+
+static int64
+audit_getint64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_seal);
+
+/*
+ * clinical.audit_seal() RETURNS bigint
+ * Seals every committed change row not yet sealed: the rows of all
+ * transactions older than this snapshot's xmin and not older than the last
+ * seal's horizon. Such transactions have all ended, so the set of rows is
+ * final, whatever order their ids committed in. Returns the new seal's id,
+ * or NULL when there was nothing to seal. Only other sealers wait.
+ */
+Datum
+clinical_audit_seal(PG_FUNCTION_ARGS)
+{
+	int64		xid_from = 0;
+	int64		xid_to;
+	int64		seal_id;
+	int64		nrows = 0;
+	int64		first = 0;
+	int64		last = 0;
+	bool		have_prev = false;
+	unsigned char prev[AUDIT_HASH_LEN];
+	unsigned char rows_digest[AUDIT_HASH_LEN];
+	unsigned char mac[AUDIT_HASH_LEN];
+	SHA256_CTX	ctx;
+	Portal		portal;
+	SPIPlanPtr	plan;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	bool		isnull;
+	int			key_version = 0;
+	TimestampTz sealed_at;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * One sealer at a time; writers and readers are not blocked. Each query
+	 * below runs with a fresh snapshot (read_only = false), so a sealer that
+	 * waited for the lock sees the seal made meanwhile.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("clinical.audit_seal() must run in a READ COMMITTED transaction"),
+				 errhint("Call it in its own transaction, or SET TRANSACTION ISOLATION LEVEL READ COMMITTED.")));
+	SPI_execute("LOCK TABLE clinical.audit_seal IN SHARE ROW EXCLUSIVE MODE", false, 0);
+
+	rc = SPI_execute("SELECT xid_to, seal_mac FROM clinical.audit_seal ORDER BY seal_id DESC LIMIT 1",
+					 false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the last seal failed");
+	if (SPI_processed == 1)
+	{
+		bytea	   *b;
+
+		xid_from = audit_getint64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		b = audit_getbytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		memcpy(prev, VARDATA_ANY(b), AUDIT_HASH_LEN);
+		have_prev = true;
+	}
+
+	/* a fresh snapshot: every transaction below its xmin has ended */
+	rc = SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint",
+					 false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the snapshot horizon failed");
+	xid_to = audit_getint64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (xid_to <= xid_from)
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+
+	plan = SPI_prepare("SELECT change_id, row_hash FROM clinical.audit_log "
+					   "WHERE txid >= $1 AND txid < $2 ORDER BY change_id",
+					   2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	args[0] = Int64GetDatum(xid_from);
+	args[1] = Int64GetDatum(xid_to);
+	portal = SPI_cursor_open(NULL, plan, args, NULL, false);
+
+	SHA256_Init(&ctx);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			int64		id = audit_getint64(tup, SPI_tuptable->tupdesc, 1, &isnull);
+			bytea	   *h = audit_getbytea(tup, SPI_tuptable->tupdesc, 2, &isnull);
+
+			if (nrows == 0)
+				first = id;
+			last = id;
+			nrows++;
+			audit_seal_add(&ctx, id, h);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SHA256_Final(rows_digest, &ctx);
+
+	if (nrows == 0)
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+
+	rc = SPI_execute("SELECT pg_catalog.nextval('clinical.audit_seal_seal_id_seq')", false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "drawing a seal id failed");
+	seal_id = audit_getint64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+	if (clinical_keyring_configured())
+	{
+		unsigned char probe[AUDIT_HASH_LEN];
+
+		key_version = clinical_hmac(0, "", 0, probe);
+	}
+	sealed_at = GetCurrentTimestamp();
+	audit_seal_mac(key_version, have_prev ? prev : NULL, seal_id, sealed_at,
+				   xid_from, xid_to, nrows, rows_digest, mac);
+
+	{
+		Oid			types[11] = {INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, BYTEAOID, INT4OID, BYTEAOID, BYTEAOID};
+		Datum		vals[11];
+		char		n[12] = "           ";
+
+		vals[0] = Int64GetDatum(seal_id);
+		vals[1] = TimestampTzGetDatum(sealed_at);
+		vals[2] = Int64GetDatum(xid_from);
+		vals[3] = Int64GetDatum(xid_to);
+		vals[4] = Int64GetDatum(first);
+		vals[5] = Int64GetDatum(last);
+		vals[6] = Int64GetDatum(nrows);
+		vals[7] = PointerGetDatum(audit_bytea(rows_digest, AUDIT_HASH_LEN));
+		vals[8] = Int32GetDatum(key_version);
+		if (key_version == 0)
+			n[8] = 'n';
+		vals[9] = PointerGetDatum(have_prev ? audit_bytea(prev, AUDIT_HASH_LEN) : NULL);
+		if (!have_prev)
+			n[9] = 'n';
+		vals[10] = PointerGetDatum(audit_bytea(mac, AUDIT_HASH_LEN));
+		rc = SPI_execute_with_args("INSERT INTO clinical.audit_seal (seal_id, sealed_at, xid_from, xid_to, "
+								   "first_change_id, last_change_id, row_count, rows_digest, key_version, "
+								   "prev_mac, seal_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+								   11, types, vals, n, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "inserting the seal failed: %s", SPI_result_code_string(rc));
+	}
+
+	SPI_finish();
+	PG_RETURN_INT64(seal_id);
+}
+
+/*-------------------------------------------------------------------------
+ * Verify
+ *-------------------------------------------------------------------------
+ */
+
+typedef struct AuditSeal
+{
+	int64		seal_id;
+	int64		xid_from;
+	int64		xid_to;
+	int64		nrows;
+	unsigned char rows_digest[AUDIT_HASH_LEN];
+	SHA256_CTX	ctx;			/* recomputed */
+	int64		seen;
+} AuditSeal;
+
+typedef struct AuditRedaction
+{
+	int64		change_id;		/* hash key */
+	char		hash_hex[2 * AUDIT_HASH_LEN + 1];
+} AuditRedaction;
+
+static void
+audit_problem(Tuplestorestate *ts, TupleDesc desc, const char *kind,
+			  int64 change_id, int64 seal_id, const char *detail)
+{
+	Datum		v[4];
+	bool		n[4] = {false, change_id == 0, seal_id == 0, false};
+
+	v[0] = CStringGetTextDatum(kind);
+	v[1] = Int64GetDatum(change_id);
+	v[2] = Int64GetDatum(seal_id);
+	v[3] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(ts, desc, v, n);
+}
+
+static void
+audit_hex(const unsigned char *b, int len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/* The seal whose xid range holds txid, or NULL. */
+static AuditSeal *
+audit_find_seal(AuditSeal *seals, int nseals, int64 txid)
+{
+	int			lo = 0,
+				hi = nseals - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (txid < seals[mid].xid_from)
+			hi = mid - 1;
+		else if (txid >= seals[mid].xid_to)
+			lo = mid + 1;
+		else
+			return &seals[mid];
+	}
+	return NULL;
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_verify);
+
+/*
+ * clinical.audit_verify(since timestamptz DEFAULT NULL)
+ *		RETURNS TABLE(problem text, change_id bigint, seal_id bigint, detail text)
+ * Recomputes every row's content hash, each seal's digest of its rows and
+ * the chain of seal MACs; one row per problem, none when intact. With
+ * since, only seals made since then (and their rows, and the unsealed rows
+ * after them) are checked.
+ */
+Datum
+clinical_audit_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Tuplestorestate *ts;
+	TupleDesc	rdesc;
+	MemoryContext oldcxt;
+	AuditSeal  *seals = NULL;
+	int			nseals = 0;
+	HTAB	   *redactions;
+	HASHCTL		hctl;
+	int64		row_floor = 0;
+	bool		have_prev = false;
+	unsigned char prev_mac[AUDIT_HASH_LEN];
+	int64		prev_xid_to = 0;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+	bool		isnull;
+	char		detail[256];
+	Portal		portal;
+	SPIPlanPtr	plan;
+	uint64		i;
+	int			rc;
+
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, 0);
+#else
+	SetSingleFuncCall(fcinfo, 0);
+#endif
+	ts = rsinfo->setResult;
+	rdesc = rsinfo->setDesc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* the seals in scope, and the one before them for the chain */
+	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	rc = SPI_execute_with_args("SELECT seal_id, sealed_at, xid_from, xid_to, row_count, rows_digest, "
+							   "key_version, prev_mac, seal_mac, "
+							   "$1 IS NULL OR sealed_at >= $1 AS in_scope "
+							   "FROM clinical.audit_seal ORDER BY seal_id",
+							   1, argtypes, args, PG_ARGISNULL(0) ? "n" : " ", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the seals failed");
+
+	oldcxt = MemoryContextSwitchTo(CurTransactionContext);
+	seals = palloc0(sizeof(AuditSeal) * (SPI_processed + 1));
+	MemoryContextSwitchTo(oldcxt);
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		int64		seal_id = audit_getint64(tup, d, 1, &isnull);
+		TimestampTz sealed_at = DatumGetTimestampTz(SPI_getbinval(tup, d, 2, &isnull));
+		int64		xid_from = audit_getint64(tup, d, 3, &isnull);
+		int64		xid_to = audit_getint64(tup, d, 4, &isnull);
+		int64		nrows = audit_getint64(tup, d, 5, &isnull);
+		bytea	   *digest = audit_getbytea(tup, d, 6, &isnull);
+		int			key_version;
+		bytea	   *prev;
+		bool		prev_null;
+		bytea	   *mac = audit_getbytea(tup, d, 9, &isnull);
+		bool		in_scope = DatumGetBool(SPI_getbinval(tup, d, 10, &isnull));
+		unsigned char calc[AUDIT_HASH_LEN];
+		bool		mac_ok = true;
+
+		key_version = DatumGetInt32(SPI_getbinval(tup, d, 7, &isnull));
+		if (isnull)
+			key_version = 0;
+		prev = audit_getbytea(tup, d, 8, &prev_null);
+
+		if (in_scope)
+		{
+			/* the chain: prev_mac is the previous seal's MAC */
+			if (have_prev ? (prev_null || VARSIZE_ANY_EXHDR(prev) != AUDIT_HASH_LEN ||
+							 memcmp(VARDATA_ANY(prev), prev_mac, AUDIT_HASH_LEN) != 0)
+				: !prev_null)
+				audit_problem(ts, rdesc, "seal", 0, seal_id,
+							  have_prev ? "prev_mac does not match the previous seal's MAC (a seal was removed, inserted or changed)"
+							  : "the first seal refers to a previous seal that does not exist");
+			if (have_prev ? xid_from != prev_xid_to : xid_from != 0)
+				audit_problem(ts, rdesc, "seal", 0, seal_id,
+							  "the seal's transaction range does not start where the previous seal's ended");
+
+			if (digest == NULL || VARSIZE_ANY_EXHDR(digest) != AUDIT_HASH_LEN ||
+				mac == NULL || VARSIZE_ANY_EXHDR(mac) != AUDIT_HASH_LEN)
+			{
+				audit_problem(ts, rdesc, "seal", 0, seal_id, "the seal's digest or MAC is missing or malformed");
+				mac_ok = false;
+			}
+			else if (key_version > 0 && !clinical_keyring_configured())
+			{
+				snprintf(detail, sizeof(detail),
+						 "the seal is keyed with key version %d but no keyring is configured; its MAC cannot be checked",
+						 key_version);
+				audit_problem(ts, rdesc, "seal", 0, seal_id, detail);
+				mac_ok = false;
+			}
+			else if (key_version > 0 && !clinical_hmac_has_version(key_version))
+			{
+				snprintf(detail, sizeof(detail),
+						 "key version %d is not in the keyring; the seal's MAC cannot be checked",
+						 key_version);
+				audit_problem(ts, rdesc, "seal", 0, seal_id, detail);
+				mac_ok = false;
+			}
+			if (mac_ok)
+			{
+				audit_seal_mac(key_version, prev_null ? NULL : (unsigned char *) VARDATA_ANY(prev),
+							   seal_id, sealed_at, xid_from, xid_to, nrows,
+							   (unsigned char *) VARDATA_ANY(digest), calc);
+				if (memcmp(calc, VARDATA_ANY(mac), AUDIT_HASH_LEN) != 0)
+					audit_problem(ts, rdesc, "seal", 0, seal_id,
+								  "the seal's MAC does not match its contents (the seal was changed)");
+			}
+
+			if (nseals == 0)
+				row_floor = xid_from;
+			seals[nseals].seal_id = seal_id;
+			seals[nseals].xid_from = xid_from;
+			seals[nseals].xid_to = xid_to;
+			seals[nseals].nrows = nrows;
+			if (digest && VARSIZE_ANY_EXHDR(digest) == AUDIT_HASH_LEN)
+				memcpy(seals[nseals].rows_digest, VARDATA_ANY(digest), AUDIT_HASH_LEN);
+			SHA256_Init(&seals[nseals].ctx);
+			nseals++;
+		}
+		if (mac && VARSIZE_ANY_EXHDR(mac) == AUDIT_HASH_LEN)
+			memcpy(prev_mac, VARDATA_ANY(mac), AUDIT_HASH_LEN);
+		else
+			memset(prev_mac, 0, AUDIT_HASH_LEN);
+		have_prev = true;
+		prev_xid_to = xid_to;
+	}
+	if (nseals == 0)
+		row_floor = prev_xid_to;
+	SPI_freetuptable(SPI_tuptable);
+
+	/* redactions: the hash each redacted row must now have */
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = sizeof(int64);
+	hctl.entrysize = sizeof(AuditRedaction);
+	hctl.hcxt = CurrentMemoryContext;
+	redactions = hash_create("clinical audit redactions", 64, &hctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	rc = SPI_execute("SELECT (new_row->>'change_id')::bigint, new_row->>'redacted_hash' "
+					 "FROM clinical.audit_log WHERE operation = 'REDACT' ORDER BY change_id",
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading redactions failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int64		id = audit_getint64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		char	   *h = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		AuditRedaction *r;
+
+		if (isnull || h == NULL)
+			continue;
+		r = hash_search(redactions, &id, HASH_ENTER, NULL);
+		strlcpy(r->hash_hex, h, sizeof(r->hash_hex));
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	/* every row from the first seal in scope on, in id order */
+	argtypes[0] = INT8OID;
+	plan = SPI_prepare("SELECT l.change_id, l.txid, l.row_hash, clinical._audit_row_hash(l) "
+					   "FROM clinical.audit_log AS l WHERE l.txid >= $1 ORDER BY l.change_id",
+					   1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	args[0] = Int64GetDatum(row_floor);
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			int64		id = audit_getint64(tup, d, 1, &isnull);
+			int64		txid = audit_getint64(tup, d, 2, &isnull);
+			bool		hnull;
+			bytea	   *stored = audit_getbytea(tup, d, 3, &hnull);
+			bytea	   *calc = audit_getbytea(tup, d, 4, &isnull);
+			AuditSeal  *seal;
+
+			if (hnull || VARSIZE_ANY_EXHDR(stored) != AUDIT_HASH_LEN)
+			{
+				audit_problem(ts, rdesc, "row", id, 0, "the row's content hash is missing or malformed");
+				continue;
+			}
+			if (memcmp(VARDATA_ANY(stored), VARDATA_ANY(calc), AUDIT_HASH_LEN) != 0)
+			{
+				AuditRedaction *r = hash_search(redactions, &id, HASH_FIND, NULL);
+				char		hex[2 * AUDIT_HASH_LEN + 1];
+
+				audit_hex((unsigned char *) VARDATA_ANY(calc), AUDIT_HASH_LEN, hex);
+				if (r == NULL || strcmp(r->hash_hex, hex) != 0)
+					audit_problem(ts, rdesc, "row", id, 0,
+								  r ? "the row was changed after its redaction"
+								  : "the row's content does not match its hash (the row was changed)");
+			}
+			seal = audit_find_seal(seals, nseals, txid);
+			if (seal)
+			{
+				audit_seal_add(&seal->ctx, id, stored);
+				seal->seen++;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+
+	for (i = 0; i < (uint64) nseals; i++)
+	{
+		unsigned char calc[AUDIT_HASH_LEN];
+
+		SHA256_Final(calc, &seals[i].ctx);
+		if (seals[i].seen != seals[i].nrows)
+		{
+			snprintf(detail, sizeof(detail),
+					 "the seal covers " INT64_FORMAT " rows but " INT64_FORMAT " are present (rows were deleted or inserted)",
+					 seals[i].nrows, seals[i].seen);
+			audit_problem(ts, rdesc, "seal", 0, seals[i].seal_id, detail);
+		}
+		else if (memcmp(calc, seals[i].rows_digest, AUDIT_HASH_LEN) != 0)
+			audit_problem(ts, rdesc, "seal", 0, seals[i].seal_id,
+						  "the rows under this seal are not the rows that were sealed (ids or hashes changed)");
+	}
+
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*-------------------------------------------------------------------------
+ * Redaction
+ *-------------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(clinical_audit_redact);
+
+/*
+ * clinical.audit_redact(change_id bigint, columns text[], justification text)
+ *		RETURNS bigint
+ * Replaces the named columns' values in a stored change by a tombstone and
+ * records the redaction (who, when, why and the row's new content hash) as
+ * an event of its own, whose id is returned. The row keeps its original
+ * content hash, so seals stay valid; audit_verify checks the redacted row
+ * against the hash its redaction recorded.
+ */
+Datum
+clinical_audit_redact(PG_FUNCTION_ARGS)
+{
+	int64		change_id;
+	ArrayType  *cols;
+	char	   *why;
+	Oid			types[3] = {INT8OID, TEXTARRAYOID, TEXTOID};
+	Datum		vals[3];
+	bool		isnull;
+	char		hex[2 * AUDIT_HASH_LEN + 1];
+	int64		table_oid = 0;
+	char	   *table_name = NULL;
+	bytea	   *newhash;
+	int			rc;
+	Datum		detail;
+	Datum		ev_values[AL_NCOLS];
+	bool		ev_nulls[AL_NCOLS];
+	int64		event_id;
+	MemoryContext callercxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("change_id, columns and justification must not be null"),
+				 errhint("Name the change, the columns to redact and why.")));
+	change_id = PG_GETARG_INT64(0);
+	cols = PG_GETARG_ARRAYTYPE_P(1);
+	why = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (ArrayGetNItems(ARR_NDIM(cols), ARR_DIMS(cols)) == 0 || array_contains_nulls(cols))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns must name at least one column and contain no nulls"),
+				 errhint("Pass the names of the columns whose values are to be redacted, e.g. '{phone}'.")));
+	if (strspn(why, " \t\r\n") == strlen(why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a redaction needs a justification"),
+				 errhint("Say why the values are redacted, e.g. \"participant's phone number entered in the comments field\".")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	vals[0] = Int64GetDatum(change_id);
+	vals[1] = PointerGetDatum(cols);
+	rc = SPI_execute_with_args("SELECT table_oid::bigint, table_name, "
+							   "(SELECT pg_catalog.array_agg(c) FROM pg_catalog.unnest($2) AS c "
+							   "  WHERE NOT (coalesce(l.old_row ? c, false) OR coalesce(l.new_row ? c, false))) "
+							   "FROM clinical.audit_log AS l WHERE l.change_id = $1 AND l.operation IN ('INSERT', 'UPDATE', 'DELETE') "
+							   "FOR UPDATE",
+							   2, types, vals, NULL, false, 2);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the change failed");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no row change with id " INT64_FORMAT " in the audit log", change_id),
+				 errhint("Pass the change_id of an INSERT, UPDATE or DELETE from clinical.audit_trail.")));
+	table_oid = audit_getint64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	table_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	{
+		char	   *missing = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+		if (missing != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("change " INT64_FORMAT " has no stored value for columns %s",
+							change_id, missing),
+					 errhint("Name only columns present in the change's old_row or new_row.")));
+	}
+
+	/* the sanctioned edit: the guard lets it through */
+	audit_guard_bypass = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args("UPDATE clinical.audit_log AS l SET "
+								   "old_row = CASE WHEN l.old_row IS NULL THEN NULL ELSE l.old_row || coalesce("
+								   "  (SELECT pg_catalog.jsonb_object_agg(c, '" AUDIT_REDACTED "'::text) "
+								   "     FROM pg_catalog.unnest($2) AS c WHERE l.old_row ? c), '{}') END, "
+								   "new_row = CASE WHEN l.new_row IS NULL THEN NULL ELSE l.new_row || coalesce("
+								   "  (SELECT pg_catalog.jsonb_object_agg(c, '" AUDIT_REDACTED "'::text) "
+								   "     FROM pg_catalog.unnest($2) AS c WHERE l.new_row ? c), '{}') END "
+								   "WHERE l.change_id = $1 AND l.operation IN ('INSERT', 'UPDATE', 'DELETE') "
+								   "RETURNING clinical._audit_row_hash(l)",
+								   2, types, vals, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		audit_guard_bypass = false;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+		elog(ERROR, "redacting change " INT64_FORMAT " failed", change_id);
+	newhash = audit_getbytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	audit_hex((unsigned char *) VARDATA_ANY(newhash), AUDIT_HASH_LEN, hex);
+
+	vals[2] = CStringGetTextDatum(why);
+	types[2] = TEXTOID;
+	{
+		Oid			t4[4] = {INT8OID, TEXTARRAYOID, TEXTOID, TEXTOID};
+		Datum		v4[4] = {vals[0], vals[1], vals[2], CStringGetTextDatum(hex)};
+
+		rc = SPI_execute_with_args("SELECT pg_catalog.jsonb_build_object('change_id', $1, 'columns', $2, "
+								   "'justification', $3, 'redacted_hash', $4)",
+								   4, t4, v4, NULL, true, 1);
+	}
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "building the redaction record failed");
+	detail = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	detail = SPI_datumTransfer(detail, false, -1);
+	table_name = table_name ? MemoryContextStrdup(callercxt, table_name) : NULL;
+	SPI_finish();
+
+	memset(ev_nulls, true, sizeof(ev_nulls));
+	ev_values[AL_NEW_ROW] = detail;
+	ev_nulls[AL_NEW_ROW] = false;
+	event_id = audit_write((Oid) table_oid, table_name, "REDACT", ev_values, ev_nulls);
+	PG_RETURN_INT64(event_id);
+}
+
+/*-------------------------------------------------------------------------
+ * Background worker task
+ *-------------------------------------------------------------------------
+ */
+
+/*
+ * The worker's sealing task: every clinical.audit_seal_interval seconds,
+ * audit_seal() in its own transaction. Errors are logged and retried at
+ * the next interval. Returns the milliseconds until it is due again.
+ */
+long
+audit_worker_run(TimestampTz now)
+{
+	static TimestampTz last_run = 0;
+	volatile long interval_ms;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (audit_seal_interval <= 0)
+		return 0;
+	interval_ms = (long) audit_seal_interval * 1000L;
+	if (last_run != 0 && !TimestampDifferenceExceeds(last_run, now, (int) Min(interval_ms, INT_MAX)))
+		return interval_ms - (long) ((now - last_run) / 1000);
+	last_run = now;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "clinical: audit seal");
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		SPI_execute("SELECT clinical.audit_seal()", false, 0);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return interval_ms;
+}
