@@ -1058,7 +1058,9 @@ clinical_audit_guard(PG_FUNCTION_ARGS)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("%s is append-only", RelationGetRelationName(trigdata->tg_relation)),
+			 errmsg("%s is append-only", trigdata->tg_trigger->tgnargs > 0 ?
+					trigdata->tg_trigger->tgargs[0] :
+					RelationGetRelationName(trigdata->tg_relation)),
 			 errdetail("%s of audit records is refused for every role, the owner included.",
 					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
 					   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),

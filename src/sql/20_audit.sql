@@ -76,6 +76,11 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_seal', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_seal_seal_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log_change_id_seq', '');
 
+-- Application roles call set_context(), enable_audit() on their tables and
+-- the other parts' functions; the tables and the internal functions keep
+-- their own privileges (revoked from PUBLIC below).
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+
 -- C functions
 
 CREATE FUNCTION @extschema@.audit_trigger()
@@ -179,19 +184,19 @@ COMMENT ON FUNCTION @extschema@._audit_in_internal_ddl() IS
 
 CREATE TRIGGER audit_log_guard
     BEFORE UPDATE OR DELETE ON @extschema@.audit_log
-    FOR EACH ROW EXECUTE FUNCTION @extschema@._audit_guard();
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._audit_guard('clinical.audit_log');
 CREATE TRIGGER audit_log_guard_truncate
     BEFORE TRUNCATE ON @extschema@.audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._audit_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._audit_guard('clinical.audit_log');
 ALTER TABLE @extschema@.audit_log ENABLE ALWAYS TRIGGER audit_log_guard;
 ALTER TABLE @extschema@.audit_log ENABLE ALWAYS TRIGGER audit_log_guard_truncate;
 
 CREATE TRIGGER audit_seal_guard
     BEFORE UPDATE OR DELETE ON @extschema@.audit_seal
-    FOR EACH ROW EXECUTE FUNCTION @extschema@._audit_guard();
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._audit_guard('clinical.audit_seal');
 CREATE TRIGGER audit_seal_guard_truncate
     BEFORE TRUNCATE ON @extschema@.audit_seal
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._audit_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._audit_guard('clinical.audit_seal');
 ALTER TABLE @extschema@.audit_seal ENABLE ALWAYS TRIGGER audit_seal_guard;
 ALTER TABLE @extschema@.audit_seal ENABLE ALWAYS TRIGGER audit_seal_guard_truncate;
 
@@ -208,7 +213,7 @@ BEGIN
                     WHERE tgrelid = part AND tgname = 'audit_log_guard_truncate') THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER audit_log_guard_truncate BEFORE TRUNCATE ON %s '
-            'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._audit_guard()', part);
+            'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._audit_guard(''clinical.audit_log'')', part);
         EXECUTE pg_catalog.format(
             'ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_log_guard_truncate', part);
     END IF;
@@ -324,6 +329,19 @@ COMMENT ON FUNCTION @extschema@.set_context(text, text) IS
 
 -- switching audit on and off
 
+CREATE FUNCTION @extschema@._audit_check_keyring()
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.pseudonym('clinical.enable_audit keyring check');
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@._audit_check_keyring() IS
+'Internal: raises the pseudonymisation part''s error when no usable keyring is configured, for enable_audit with pseudonymize_columns';
+
 CREATE FUNCTION @extschema@.enable_audit(
     target regclass,
     exclude_columns text[] DEFAULT '{}',
@@ -385,7 +403,7 @@ BEGIN
     END IF;
     IF pg_catalog.cardinality(pseudonymize_columns) > 0 THEN
         -- fails here, clearly, when no keyring is configured
-        PERFORM @extschema@.pseudonym('clinical.enable_audit key check');
+        PERFORM @extschema@._audit_check_keyring();
     END IF;
 
     FOREACH col IN ARRAY exclude_columns LOOP

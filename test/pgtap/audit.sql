@@ -1,0 +1,166 @@
+-- pgTAP: the audit trail's API, every option and every error. Runs in one
+-- transaction that is rolled back.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS clinical;
+SELECT plan(59);
+
+-- objects
+SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
+SELECT has_table('clinical', 'audit_seal', 'table clinical.audit_seal exists');
+SELECT has_view('clinical', 'audit_trail', 'view clinical.audit_trail exists');
+SELECT has_view('clinical', 'audited_tables', 'view clinical.audited_tables exists');
+SELECT has_function('clinical', 'enable_audit', ARRAY['regclass', 'text[]', 'text[]', 'boolean']);
+SELECT has_function('clinical', 'disable_audit', ARRAY['regclass']);
+SELECT has_function('clinical', 'set_context', ARRAY['text', 'text']);
+SELECT has_function('clinical', 'audit_seal', '{}'::text[]);
+SELECT has_function('clinical', 'audit_verify', ARRAY['timestamp with time zone']);
+SELECT has_function('clinical', 'audit_redact', ARRAY['bigint', 'text[]', 'text']);
+SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'clinical' AND p.prosecdef
+              AND NOT coalesce(p.proconfig @> '{"search_path=pg_catalog, pg_temp"}', false)),
+          0, 'every SECURITY DEFINER function pins search_path');
+SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'clinical' AND c.relname ~ '^audit_(log|seal|trail)$|^audited_tables$'
+              AND obj_description(c.oid, 'pg_class') IS NULL),
+          0, 'the audit tables and views have comments');
+SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'clinical' AND p.proname ~ 'audit|set_context'
+              AND obj_description(p.oid, 'pg_proc') IS NULL),
+          0, 'the audit functions have comments');
+SELECT partitions_are('clinical', 'audit_log',
+    (SELECT coalesce(array_agg(c.relname::text), '{}') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'clinical.audit_log'::regclass), 'audit_log is partitioned');
+SELECT is((SELECT partstrat::text FROM pg_partitioned_table WHERE partrelid = 'clinical.audit_log'::regclass),
+          'r', 'audit_log is range partitioned');
+
+-- a table to audit, owned by an ordinary role
+CREATE ROLE audit_tap_owner;
+CREATE ROLE audit_tap_other;
+CREATE TABLE public.tap_visits (id int PRIMARY KEY, subject text, value numeric, secret text, note text);
+ALTER TABLE public.tap_visits OWNER TO audit_tap_owner;
+CREATE VIEW public.tap_view AS SELECT 1 AS x;
+
+-- bad input: each a clear error, nothing created
+SELECT throws_ok($$SELECT clinical.enable_audit(NULL)$$, '22004', 'target must not be null', 'enable_audit: NULL target');
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_view')$$, '42809', '"public.tap_view" is not a table', 'enable_audit: a view');
+SELECT throws_ok($$SELECT clinical.enable_audit('clinical.audit_seal')$$, '22023', NULL, 'enable_audit: the extension''s own table');
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_visits', '{nope}')$$, '42703',
+                 'column "nope" of relation "public.tap_visits" does not exist', 'enable_audit: unknown excluded column');
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_visits', '{}', '{nope}')$$, '42703', NULL,
+                 'enable_audit: unknown pseudonymised column');
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_visits', '{secret}', '{secret}')$$, '22023',
+                 'a column cannot be both excluded and pseudonymised', 'enable_audit: a column in both lists');
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_visits', NULL)$$, '22004', NULL, 'enable_audit: NULL option');
+SET LOCAL ROLE audit_tap_other;
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_visits')$$, '42501', 'must be owner of table public.tap_visits',
+                 'enable_audit: not the owner');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_visits'::regclass), 0,
+          'failed calls created no trigger');
+SELECT throws_ok($$SELECT clinical.disable_audit('public.tap_visits')$$, '42704', 'table "public.tap_visits" is not audited',
+                 'disable_audit: a table that is not audited');
+
+-- enable as the owner
+SET LOCAL ROLE audit_tap_owner;
+SELECT lives_ok($$SELECT clinical.enable_audit('public.tap_visits', '{note}', '{subject}')$$, 'enable_audit as the owner');
+RESET ROLE;
+SELECT is((SELECT array_agg(tgname::text || ':' || tgenabled::text ORDER BY tgname) FROM pg_trigger
+            WHERE tgrelid = 'public.tap_visits'::regclass),
+          '{clinical_audit:A,clinical_audit_truncate:A}', 'row and TRUNCATE triggers, enabled ALWAYS');
+SELECT results_eq($$SELECT exclude_columns, pseudonymize_columns, require_reason FROM clinical.audited_tables
+                    WHERE table_name = 'public.tap_visits'::regclass$$,
+                  $$VALUES ('{note}'::text[], '{subject}'::text[], false)$$, 'audited_tables shows the options');
+
+-- idempotent; a second call changes the options
+SET LOCAL ROLE audit_tap_owner;
+SELECT lives_ok($$SELECT clinical.enable_audit('public.tap_visits', '{}', '{subject,secret}', true)$$, 'enable_audit again');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_visits'::regclass), 2,
+          'still one pair of triggers');
+SELECT results_eq($$SELECT exclude_columns, pseudonymize_columns, require_reason FROM clinical.audited_tables
+                    WHERE table_name = 'public.tap_visits'::regclass$$,
+                  $$VALUES ('{}'::text[], '{subject,secret}'::text[], true)$$, 'the options changed');
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
+              AND operation = 'AUDIT_ENABLE'), 2, 'each enable_audit is recorded');
+
+-- writes by a role with no privilege on the log are audited
+GRANT ALL ON public.tap_visits TO audit_tap_other;
+SET LOCAL ROLE audit_tap_other;
+SELECT lives_ok($$INSERT INTO public.tap_visits VALUES (1, 'S-001', 5.5, 'hush', 'n1'), (2, 'S-002', 6, NULL, 'n2')$$,
+                'INSERT without a reason is allowed');
+SELECT throws_ok($$SELECT * FROM clinical.audit_log$$, '42501', NULL, 'other roles cannot read the log');
+SELECT throws_ok($$INSERT INTO clinical.audit_log (change_id) VALUES (1)$$, '42501', NULL,
+                 'other roles cannot write the log');
+SELECT throws_ok($$SELECT clinical._audit_event('FORGED', NULL, NULL, NULL)$$, '42501', NULL,
+                 'other roles cannot record events');
+SELECT throws_ok($$SELECT clinical.audit_seal()$$, '42501', NULL, 'audit_seal is not granted to PUBLIC');
+SELECT throws_ok($$SELECT clinical.audit_redact(1, '{x}', 'why')$$, '42501', NULL, 'audit_redact is superuser only');
+
+-- require_reason
+SELECT throws_ok($$UPDATE public.tap_visits SET value = 7 WHERE id = 1$$, '55000',
+                 'UPDATE on public.tap_visits requires a reason for the change', 'UPDATE without a reason fails');
+SELECT throws_ok($$DELETE FROM public.tap_visits WHERE id = 2$$, '55000', NULL, 'DELETE without a reason fails');
+SELECT lives_ok($$SELECT clinical.set_context('u.one', 'query resolved')$$, 'set_context');
+SELECT is(current_setting('clinical.change_reason'), 'query resolved', 'set_context sets clinical.change_reason');
+SELECT lives_ok($$UPDATE public.tap_visits SET value = 7 WHERE id = 1$$, 'UPDATE with a reason');
+SELECT lives_ok($$UPDATE public.tap_visits SET value = 7 WHERE id = 1$$, 'an UPDATE that changes nothing');
+RESET ROLE;
+
+SELECT results_eq($$SELECT operation, pk, old_row, new_row, changed_columns, app_user, reason,
+                            session_user_name = session_user::text, role_name
+                     FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
+                      AND operation = 'UPDATE'$$,
+                  $$VALUES ('UPDATE'::text, '{"id": 1}'::jsonb, '{"value": 5.5}'::jsonb, '{"value": 7}'::jsonb,
+                            '{value}'::text[], 'u.one'::text, 'query resolved'::text, true,
+                            'audit_tap_other'::text)$$,
+                  'one UPDATE row: changed columns only, who and why');
+SELECT results_eq($$SELECT new_row->>'subject', new_row->>'secret', new_row->>'note'
+                     FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
+                      AND operation = 'INSERT' AND pk = '{"id": 1}'$$,
+                  $$VALUES (clinical.pseudonym('S-001'), clinical.pseudonym('hush'), 'n1'::text)$$,
+                  'pseudonymised columns hold the keyed hash; others their value');
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
+              AND operation = 'INSERT'), 2, 'a multi-row INSERT is audited row by row');
+SELECT ok((SELECT bool_and(clinical._audit_row_hash(l) = l.row_hash) FROM clinical.audit_log AS l
+            WHERE table_oid = 'public.tap_visits'::regclass), 'stored hashes match the recomputed ones');
+
+-- the options are read from the trigger: excluded columns never stored
+SET LOCAL ROLE audit_tap_owner;
+SELECT lives_ok($$SELECT clinical.enable_audit('public.tap_visits', '{secret,note}')$$, 'exclude two columns');
+INSERT INTO public.tap_visits VALUES (3, 'S-003', 1, 'hidden', 'hidden too');
+RESET ROLE;
+SELECT is((SELECT new_row FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass AND pk = '{"id": 3}'),
+          '{"id": 3, "value": 1, "subject": "S-003"}'::jsonb, 'excluded columns are not stored');
+
+-- session_replication_role = replica does not switch audit off
+SET LOCAL session_replication_role = replica;
+INSERT INTO public.tap_visits VALUES (4, 'S-004', 2, NULL, NULL);
+RESET session_replication_role;
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass AND pk = '{"id": 4}'),
+          1, 'a change under session_replication_role = replica is audited');
+
+-- redaction errors
+SELECT throws_ok($$SELECT clinical.audit_redact(NULL, '{x}', 'why')$$, '22004', NULL, 'audit_redact: NULL id');
+SELECT throws_ok($$SELECT clinical.audit_redact(1, '{}', 'why')$$, '22023', NULL, 'audit_redact: no columns');
+SELECT throws_ok($$SELECT clinical.audit_redact(1, '{x}', '  ')$$, '22023', 'a redaction needs a justification',
+                 'audit_redact: no justification');
+SELECT throws_ok($$SELECT clinical.audit_redact(-1, '{x}', 'why')$$, 'P0002', NULL, 'audit_redact: unknown change');
+SELECT throws_ok(format($$SELECT clinical.audit_redact(%s, '{nope}', 'why')$$,
+                        (SELECT change_id FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
+                            AND pk = '{"id": 3}')),
+                 '42703', NULL, 'audit_redact: a column the change does not hold');
+
+-- disable
+SET LOCAL ROLE audit_tap_owner;
+SELECT lives_ok($$SELECT clinical.disable_audit('public.tap_visits')$$, 'disable_audit as the owner');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_visits'::regclass), 0, 'triggers gone');
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
+              AND operation = 'AUDIT_DISABLE'), 1, 'disable_audit is recorded');
+
+SELECT * FROM finish();
+ROLLBACK;
