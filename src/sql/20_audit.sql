@@ -33,10 +33,10 @@ CREATE TABLE @extschema@.audit_log (
 
 ALTER SEQUENCE @extschema@.audit_log_change_id_seq OWNED BY @extschema@.audit_log.change_id;
 
--- BRIN: the log is append-only and both columns grow with insertion order
-CREATE INDEX audit_log_change_id_idx ON @extschema@.audit_log USING brin (change_id);
-CREATE INDEX audit_log_txid_idx ON @extschema@.audit_log USING brin (txid);
-CREATE INDEX audit_log_table_idx ON @extschema@.audit_log (table_oid, xact_time);
+-- Indexes are made per partition by _audit_prepare_partition(), not on
+-- the parent: the parent comes from CREATE EXTENSION, and partitioned
+-- indexes on it would collide with the partitions' own indexes when
+-- pg_dump output is restored.
 
 COMMENT ON TABLE @extschema@.audit_log IS
 'Append-only audit log, one row per audited change or audit event, partitioned by month on xact_time; query it through clinical.audit_trail';
@@ -202,13 +202,20 @@ ALTER TABLE @extschema@.audit_seal ENABLE ALWAYS TRIGGER audit_seal_guard_trunca
 
 -- partitions of the log
 
--- Protects a new partition of the log: TRUNCATE triggers are not inherited.
-CREATE FUNCTION @extschema@._audit_protect_partition(part regclass)
+-- Prepares a new partition of the log: its indexes (BRIN on change_id and
+-- txid, which grow with insertion order; btree on table and time) and the
+-- TRUNCATE guard, since statement triggers are not inherited.
+CREATE FUNCTION @extschema@._audit_prepare_partition(part regclass)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    rel text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = part);
 BEGIN
+    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING brin (change_id)', rel || '_change_id', part);
+    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING brin (txid)', rel || '_txid', part);
+    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s (table_oid, xact_time)', rel || '_table', part);
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
                     WHERE tgrelid = part AND tgname = 'audit_log_guard_truncate') THEN
         EXECUTE pg_catalog.format(
@@ -220,10 +227,10 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@._audit_protect_partition(regclass) IS
-'Internal: adds the TRUNCATE guard to a partition of the audit log';
+COMMENT ON FUNCTION @extschema@._audit_prepare_partition(regclass) IS
+'Internal: creates the indexes and the TRUNCATE guard of a new audit log partition';
 
-REVOKE ALL ON FUNCTION @extschema@._audit_protect_partition(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._audit_prepare_partition(regclass) FROM PUBLIC;
 
 -- The partition of the log whose range holds ts, created (a calendar
 -- month in UTC) when there is none. Called by the audit writer, as the
@@ -237,24 +244,30 @@ DECLARE
     part regclass;
     name text;
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('clinical.audit_log partitions'));
-    SELECT b.lo, b.hi INTO lo, hi
-      FROM pg_catalog.pg_inherits AS i
-      JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid,
-           LATERAL (SELECT m[1]::timestamptz AS lo, m[2]::timestamptz AS hi
-                      FROM pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
-                                                   'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS m) AS b
-     WHERE i.inhparent = '@extschema@.audit_log'::regclass
-       AND ts >= b.lo AND ts < b.hi;
-    IF FOUND THEN
-        RETURN;
-    END IF;
+    -- look without a lock first: writers must not queue behind each other
+    FOR attempt IN 1..2 LOOP
+        SELECT b.lo, b.hi INTO lo, hi
+          FROM pg_catalog.pg_inherits AS i
+          JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid,
+               LATERAL (SELECT m[1]::timestamptz AS lo, m[2]::timestamptz AS hi
+                          FROM pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+                                                       'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS m) AS b
+         WHERE i.inhparent = '@extschema@.audit_log'::regclass
+           AND ts >= b.lo AND ts < b.hi;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        IF attempt = 1 THEN
+            -- creating: one creator at a time, then look again
+            PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('clinical.audit_log partitions'));
+        END IF;
+    END LOOP;
     lo := pg_catalog.date_trunc('month', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
     hi := (pg_catalog.date_trunc('month', ts AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
     name := 'audit_log_p' || pg_catalog.to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
     EXECUTE pg_catalog.format('CREATE TABLE @extschema@.%I PARTITION OF @extschema@.audit_log FOR VALUES FROM (%L) TO (%L)',
                               name, lo, hi);
-    PERFORM @extschema@._audit_protect_partition(pg_catalog.format('@extschema@.%I', name)::regclass);
+    PERFORM @extschema@._audit_prepare_partition(pg_catalog.format('@extschema@.%I', name)::regclass);
 END
 $$;
 

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Integration: the audit trail across sessions. Rollback and savepoint
+# rollback leave no audit rows; COPY and multi-row INSERT are audited row by
+# row; a session with session_replication_role = replica is audited; rows
+# that commit out of id order are sealed by a later seal; audit_verify finds
+# an UPDATE, a DELETE and an INSERT made to the sealed log by a superuser
+# who switched the guard off; a redaction keeps verify clean while a plain
+# edit does not; the worker seals on schedule; audit_seal refuses
+# REPEATABLE READ; the log survives pg_dump and restore with verify clean.
+set -u
+. "$CLINICAL_SRC/test/lib.sh"
+clinical_env
+
+q -c "ALTER SYSTEM SET clinical.audit_seal_interval = 0" -c "SELECT pg_reload_conf()" >/dev/null
+q >/dev/null <<'SQL'
+CREATE EXTENSION IF NOT EXISTS clinical;
+DROP TABLE IF EXISTS au_patient;
+CREATE TABLE au_patient (id int PRIMARY KEY, name text, site text, weight numeric);
+SELECT clinical.enable_audit('au_patient');
+SQL
+rows() { q -c "SELECT count(*) FROM clinical.audit_log WHERE table_oid = 'au_patient'::regclass AND operation IN ('INSERT','UPDATE','DELETE','TRUNCATE') $1"; }
+verify_count() { q -c "SELECT count(*) FROM clinical.audit_verify()"; }
+
+# rollback and savepoint rollback: no audit rows
+q -c "BEGIN; INSERT INTO au_patient VALUES (10100, 'rolled back', 'X', 1); ROLLBACK;" >/dev/null
+q -c "BEGIN; SAVEPOINT s; INSERT INTO au_patient VALUES (10101, 'savepoint', 'X', 1); ROLLBACK TO s; INSERT INTO au_patient VALUES (10102, 'kept', 'X', 1); COMMIT;" >/dev/null
+tap_is "rollback leaves no audit row" "$(rows "AND pk = '{\"id\": 10100}'")" "0"
+tap_is "savepoint rollback leaves no audit row" "$(rows "AND pk = '{\"id\": 10101}'")" "0"
+tap_is "the change kept after the savepoint is audited" "$(rows "AND pk = '{\"id\": 10102}'")" "1"
+
+# COPY and multi-row INSERT: one audit row per row
+seq 1 500 | awk '{ printf "%d\tname %d\tS%d\t%d.5\n", $1, $1, $1 % 7, $1 }' \
+  | q -c "COPY au_patient FROM STDIN" >/dev/null
+tap_is "COPY of 500 rows writes 500 audit rows" "$(rows "AND operation = 'INSERT' AND (pk->>'id')::int BETWEEN 1 AND 500")" "500"
+q -c "INSERT INTO au_patient SELECT g, 'multi', 'M', g FROM generate_series(1001, 1100) g" >/dev/null
+tap_is "multi-row INSERT of 100 rows writes 100 audit rows" "$(rows "AND operation = 'INSERT' AND (pk->>'id')::int BETWEEN 1001 AND 1100")" "100"
+tap_is "COPY rows hold their values" \
+  "$(q -c "SELECT new_row FROM clinical.audit_log WHERE table_oid = 'au_patient'::regclass AND pk = '{\"id\": 7}' AND operation = 'INSERT'")" \
+  '{"id": 7, "name": "name 7", "site": "S0", "weight": 7.5}'
+
+# session_replication_role = replica is audited (the triggers fire ALWAYS)
+q -c "SET session_replication_role = replica; UPDATE au_patient SET site = 'R' WHERE id = 3;" >/dev/null
+tap_is "an UPDATE under session_replication_role = replica is audited" \
+  "$(rows "AND operation = 'UPDATE' AND pk = '{\"id\": 3}'")" "1"
+
+# out-of-order commit: A draws the smaller change id but commits after B
+q -c "SELECT clinical.audit_seal()" >/dev/null
+fifo=$CLINICAL_TMP/audit_fifo; rm -f "$fifo"; mkfifo "$fifo"
+psql -X -q -v ON_ERROR_STOP=1 < "$fifo" > "$CLINICAL_TMP/audit_a.out" 2>&1 &
+apid=$!
+exec 7>"$fifo"
+echo "BEGIN; UPDATE au_patient SET name = 'A first' WHERE id = 10;" >&7
+wait_until 10 bash -c "[ \"\$(psql -X -A -t -q -c \"SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%A first%'\")\" = 1 ]"
+q -c "UPDATE au_patient SET name = 'B second' WHERE id = 11" >/dev/null
+a_id=$(q -c "SELECT max(change_id) FROM clinical.audit_log WHERE pk = '{\"id\": 10}' AND table_oid = 'au_patient'::regclass")
+b_id=$(q -c "SELECT change_id FROM clinical.audit_log WHERE pk = '{\"id\": 11}' AND operation = 'UPDATE' AND table_oid = 'au_patient'::regclass")
+q -c "SELECT clinical.audit_seal()" >/dev/null
+sealed_b=$(q -c "SELECT sealed FROM clinical.audit_trail WHERE change_id = $b_id")
+tap_is "B committed after A began: not sealed while A is open" "$sealed_b" "f"
+echo "COMMIT;" >&7
+exec 7>&-
+wait "$apid"
+a_id=$(q -c "SELECT change_id FROM clinical.audit_log WHERE pk = '{\"id\": 10}' AND operation = 'UPDATE' AND table_oid = 'au_patient'::regclass")
+tap_check "A's change id is smaller than B's" test "$a_id" -lt "$b_id"
+q -c "SELECT clinical.audit_seal()" >/dev/null
+tap_is "a later seal covers both" "$(q -c "SELECT count(*) FROM clinical.audit_trail WHERE change_id IN ($a_id, $b_id) AND sealed")" "2"
+tap_is "audit_verify: intact after sealing" "$(verify_count)" "0"
+
+# REPEATABLE READ is refused
+out=$(q -c "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT clinical.audit_seal(); COMMIT;" 2>&1)
+tap_check "audit_seal refuses REPEATABLE READ" grep -q "must run in a READ COMMITTED transaction" <<<"$out"
+
+# tampering after sealing, by a superuser who switches the guard off: each
+# kind is found, then rolled back so the next starts from an intact log
+tamper() {   # tamper SQL -> the problems audit_verify reports, one per line
+  q <<SQL
+BEGIN;
+ALTER TABLE clinical.audit_log DISABLE TRIGGER audit_log_guard;
+$1;
+SELECT problem || ':' || coalesce(change_id::text, '') || ':' || coalesce(seal_id::text, '') FROM clinical.audit_verify();
+ROLLBACK;
+SQL
+}
+victim=$(q -c "SELECT min(change_id) FROM clinical.audit_log WHERE table_oid = 'au_patient'::regclass AND operation = 'INSERT'")
+seal_of_victim=$(q -c "SELECT seal_id FROM clinical.audit_seal s, clinical.audit_log l WHERE l.change_id = $victim AND l.txid >= s.xid_from AND l.txid < s.xid_to")
+got=$(tamper "UPDATE clinical.audit_log SET new_row = new_row || '{\"weight\": 99}' WHERE change_id = $victim")
+tap_check "verify finds an UPDATE of a sealed row" grep -qx "row:$victim:" <<<"$got"
+got=$(tamper "DELETE FROM clinical.audit_log WHERE change_id = $victim")
+tap_check "verify finds a DELETE of a sealed row (its seal)" grep -qx "seal::$seal_of_victim" <<<"$got"
+got=$(tamper "INSERT INTO clinical.audit_log SELECT change_id + 1000000, xact_time, clock_time, txid, table_oid, table_name, operation, '{\"id\": 9999}', old_row, new_row, changed_columns, session_user_name, role_name, app_user, reason, client_addr, client_port, application_name, backend_pid, row_hash FROM clinical.audit_log WHERE change_id = $victim")
+tap_check "verify finds a row INSERTed into a sealed range" grep -q "seal::$seal_of_victim" <<<"$got"
+tap_check "verify finds the forged row's hash mismatch" grep -qx "row:$((victim + 1000000)):" <<<"$got"
+got=$(tamper "ALTER TABLE clinical.audit_seal DISABLE TRIGGER audit_seal_guard; UPDATE clinical.audit_seal SET row_count = row_count - 1 WHERE seal_id = $seal_of_victim")
+tap_check "verify finds an edited seal" grep -q "seal::$seal_of_victim" <<<"$got"
+tap_is "audit_verify: intact again after the rollbacks" "$(verify_count)" "0"
+tap_is "switching the guard off is itself recorded (when committed)" \
+  "$(q -c "BEGIN; ALTER TABLE clinical.audit_log DISABLE TRIGGER audit_log_guard; SELECT count(*) FROM clinical.audit_log WHERE operation = 'LOG_GUARD_DISABLED'; ROLLBACK;")" "1"
+
+# redaction keeps verify clean; a plain edit of the redacted row does not
+red=$(q -c "SELECT change_id FROM clinical.audit_log WHERE pk = '{\"id\": 11}' AND operation = 'UPDATE' AND table_oid = 'au_patient'::regclass")
+q -c "SELECT clinical.audit_redact($red, '{name}', 'name typed into the wrong record')" >/dev/null
+tap_is "redacted value is a tombstone" "$(q -c "SELECT new_row->>'name' FROM clinical.audit_log WHERE change_id = $red")" "[redacted]"
+tap_is "audit_verify: clean after a redaction" "$(verify_count)" "0"
+got=$(tamper "UPDATE clinical.audit_log SET new_row = new_row || '{\"name\": \"B second\"}' WHERE change_id = $red")
+tap_check "verify finds a plain edit of a redacted row" grep -qx "row:$red:" <<<"$got"
+
+# the worker seals on schedule
+q -c "INSERT INTO au_patient VALUES (5000, 'for the worker', 'W', 1)" >/dev/null
+q -c "ALTER SYSTEM SET clinical.audit_seal_interval = 1" -c "SELECT pg_reload_conf()" >/dev/null
+worker_sealed() { [ "$(q -c "SELECT sealed FROM clinical.audit_trail WHERE pk = '{\"id\": 5000}' AND table_name = 'public.au_patient'")" = t ]; }
+tap_check "the worker seals new rows within clinical.audit_seal_interval" wait_until 20 worker_sealed
+q -c "ALTER SYSTEM SET clinical.audit_seal_interval = 0" -c "SELECT pg_reload_conf()" >/dev/null
+
+# pg_dump and restore: the log, its partitions and seals come back intact
+q -d postgres -c "DROP DATABASE IF EXISTS audit_restore" >/dev/null
+q -d postgres -c "CREATE DATABASE audit_restore" >/dev/null
+pg_dump -d clinical_test -f "$CLINICAL_TMP/audit_dump.sql" 2>"$CLINICAL_TMP/audit_dump.err"
+psql -X -q -d audit_restore -f "$CLINICAL_TMP/audit_dump.sql" >"$CLINICAL_TMP/audit_restore.out" 2>&1
+tap_is "restore runs without errors" "$(grep -c ERROR "$CLINICAL_TMP/audit_restore.out")" "0"
+grep ERROR "$CLINICAL_TMP/audit_restore.out" | head -5
+maxid=$(q -c "SELECT max(change_id) FROM clinical.audit_log")
+tap_is "restored log has every row" \
+  "$(q -d audit_restore -c "SELECT count(*) FROM clinical.audit_log WHERE change_id <= $maxid")" "$(q -c "SELECT count(*) FROM clinical.audit_log")"
+tap_is "restore records the audit triggers it re-creates, after the restored ids" \
+  "$(q -d audit_restore -c "SELECT count(*) FROM clinical.audit_log WHERE change_id > $maxid AND operation = 'AUDIT_ENABLE'")" "1"
+tap_is "restored seals" \
+  "$(q -d audit_restore -c "SELECT count(*) FROM clinical.audit_seal")" "$(q -c "SELECT count(*) FROM clinical.audit_seal")"
+tap_is "audit_verify on the restored database: intact" "$(q -d audit_restore -c "SELECT count(*) FROM clinical.audit_verify()")" "0"
+tap_is "restored audited table keeps its audit trigger, enabled ALWAYS" \
+  "$(q -d audit_restore -c "SELECT enabled_always FROM clinical.audited_tables WHERE table_name = 'au_patient'::regclass")" "t"
+q -d audit_restore -c "UPDATE au_patient SET name = 'after restore' WHERE id = 1" >/dev/null
+tap_is "restored database audits new changes" \
+  "$(q -d audit_restore -c "SELECT count(*) FROM clinical.audit_log WHERE new_row->>'name' = 'after restore'")" "1"
+part=$(q -d audit_restore -c "SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'clinical.audit_log'::regclass LIMIT 1")
+out=$(q -d audit_restore -c "TRUNCATE $part" 2>&1)
+tap_check "restored log partitions refuse TRUNCATE" grep -q "append-only" <<<"$out"
+q -d postgres -c "DROP DATABASE audit_restore" >/dev/null
+
+q -c "ALTER SYSTEM RESET clinical.audit_seal_interval" -c "SELECT pg_reload_conf()" >/dev/null
+q -c "SELECT clinical.disable_audit('au_patient')" -c "DROP TABLE au_patient" >/dev/null
+tap_done
