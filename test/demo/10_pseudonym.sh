@@ -1,7 +1,7 @@
 # Demo: ID pseudonymisation with a server-side keyring.
 . "$CLINICAL_SRC/test/demo/lib.sh"
 
-section "4. Pseudonymisation: a keyring the database users cannot read"
+section "Pseudonymisation: a keyring the database users cannot read"
 KR="$CLINICAL_TMP/demo-keyring"
 { echo "1:$(openssl rand -hex 32)"; } > "$KR"; chmod 600 "$KR"
 say "A fresh key from 'openssl rand -hex 32' goes into $KR (mode 600, owned by the server's user); clinical.keyring_file points at it."
@@ -21,7 +21,7 @@ say "A lookup computes the pseudonym once and compares it with the stored (index
 run "CREATE INDEX ON demo_subject (mrn)"
 show "SELECT subject_id, site FROM demo_subject WHERE mrn = clinical.pseudonym('mrn-000102', normalization => 'trim_upper')"
 
-section "5. Key rotation without plaintext"
+section "Key rotation without plaintext"
 { cat "$KR"; echo "2:$(openssl rand -hex 32)"; } > "$KR.new"; chmod 600 "$KR.new"; mv "$KR.new" "$KR"
 say "Key 2 is added to the file (written anew and renamed); the server picks it up at the next statement. Stored v1 pseudonyms are wrapped under key 2."
 show "SELECT version, is_current, fingerprint FROM clinical.keyring_status()"

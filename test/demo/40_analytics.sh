@@ -9,7 +9,7 @@ run "CREATE TABLE demo_vitals AS
               ELSE round(138 - CASE WHEN s % 2 = 0 THEN 2.5 * v ELSE 0.5 * v END + ((s * 37 + v * 11) % 21) - 10)::float8 END AS sbp
     FROM generate_series(1, 60) s, generate_series(0, 4) v"
 
-section "6. Descriptive statistics: the table of every clinical study report"
+section "Descriptive statistics: the table of every clinical study report"
 say "clinical.describe() gives n, missing, mean, SD, min, quartiles, median and max in one parallel-safe pass; quantiles are exact."
 show "SELECT arm, visit, (d).n, (d).nmiss, round((d).mean::numeric, 1) AS mean, round((d).sd::numeric, 2) AS sd,
         (d).min, (d).q1, (d).median, (d).q3, (d).max
@@ -21,7 +21,7 @@ show "SELECT m AS method, clinical.quantiles(clinical.summarize(x), ARRAY[0.25, 
         unnest(ARRAY['r7', 'r6', 'sas5']) m
   GROUP BY m ORDER BY m"
 
-section "7. Change from baseline"
+section "Change from baseline"
 say "baseline() is the last non-missing value at or before first dose; locf() carries the last observation forward to a visit."
 show "SELECT arm, count(*) AS subjects,
         round(avg(week4 - base)::numeric, 2) AS mean_change_week4
@@ -30,6 +30,6 @@ show "SELECT arm, count(*) AS subjects,
            FROM demo_vitals GROUP BY subject, arm) s
   GROUP BY arm ORDER BY arm"
 
-section "8. Reference ranges"
+section "Reference ranges"
 show "SELECT arm, (clinical.range_counts(sbp, 90, 140)).* FROM demo_vitals WHERE visit = 4 GROUP BY arm ORDER BY arm"
 run "DROP TABLE demo_vitals"

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# bench/audit.sh - the audit trigger against its peers on the seeds-style
+# workload: a 10-column patients table of 100,000 rows and a vital_signs
+# table. One UPDATE of every patient and one INSERT of 100,000 vitals, each
+# with no audit (the floor), clinical.enable_audit (C), the usual PL/pgSQL
+# AFTER ROW trigger inserting to_jsonb(OLD)/to_jsonb(NEW) into a jsonb log,
+# and a statement-level PL/pgSQL trigger with transition tables. Rounds are
+# interleaved; medians; ratios to no audit. Then pgbench, 4 clients, a write
+# transaction touching both tables: TPS with audit as a share of without.
+. "$CLINICAL_SRC/bench/lib.sh"
+ROWS=${ROWS:-100000}
+ROUNDS=${ROUNDS:-5}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-20}
+VARIANTS="none clinical plpgsql stmt"
+
+bench_setup
+q >/dev/null <<SQL
+CREATE EXTENSION IF NOT EXISTS clinical;
+DROP TABLE IF EXISTS peer_log CASCADE;
+CREATE TABLE peer_log (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),
+                       txid bigint NOT NULL DEFAULT txid_current(), table_name text NOT NULL,
+                       op text NOT NULL, who text NOT NULL DEFAULT session_user,
+                       old_row jsonb, new_row jsonb);
+CREATE OR REPLACE FUNCTION public.peer_audit_row() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+  INSERT INTO peer_log (table_name, op, old_row, new_row)
+  VALUES (TG_TABLE_NAME, TG_OP,
+          CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
+          CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
+  RETURN NULL;
+END \$\$;
+CREATE OR REPLACE FUNCTION public.peer_audit_ins() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+  INSERT INTO peer_log (table_name, op, new_row) SELECT TG_TABLE_NAME, TG_OP, to_jsonb(n) FROM new_rows n;
+  RETURN NULL;
+END \$\$;
+CREATE OR REPLACE FUNCTION public.peer_audit_upd() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+  INSERT INTO peer_log (table_name, op, old_row, new_row)
+  SELECT TG_TABLE_NAME, TG_OP, to_jsonb(o), to_jsonb(n)
+    FROM old_rows o JOIN new_rows n USING (id);
+  RETURN NULL;
+END \$\$;
+SQL
+
+for v in $VARIANTS; do
+  q >/dev/null <<SQL
+DROP TABLE IF EXISTS patients_$v, vitals_$v;
+CREATE TABLE patients_$v (id int PRIMARY KEY, site int NOT NULL, arm text, mrn text, name text,
+                          sex text, born date, weight numeric, height numeric, enrolled_at timestamptz);
+INSERT INTO patients_$v SELECT i, i % 40, 'arm' || i % 3, 'MRN' || i, 'name ' || i, 'F', '1970-01-01',
+                   70.5, 170, '2026-01-01' FROM generate_series(1, $ROWS) i;
+CREATE TABLE vitals_$v (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, patient_id int NOT NULL,
+                        measured_at timestamptz NOT NULL, systolic int, diastolic int, pulse int,
+                        temp_c numeric);
+VACUUM ANALYZE patients_$v, vitals_$v;
+SQL
+done
+q >/dev/null <<SQL
+SELECT clinical.enable_audit('patients_clinical');
+SELECT clinical.enable_audit('vitals_clinical');
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON patients_plpgsql FOR EACH ROW EXECUTE FUNCTION peer_audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON vitals_plpgsql FOR EACH ROW EXECUTE FUNCTION peer_audit_row();
+CREATE TRIGGER audit_u AFTER UPDATE ON patients_stmt REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION peer_audit_upd();
+CREATE TRIGGER audit_i AFTER INSERT ON vitals_stmt REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION peer_audit_ins();
+SQL
+
+declare -A upd ins
+for r in $(seq 1 "$ROUNDS"); do
+  for v in $VARIANTS; do
+    ms=$(q -c "SELECT round(bench_ms('UPDATE patients_$v SET weight = weight + 0.5')::numeric, 3)")
+    upd[$v]+="$ms "
+    ms=$(q -c "SELECT round(bench_ms('INSERT INTO vitals_$v (patient_id, measured_at, systolic, diastolic, pulse, temp_c)
+                 SELECT 1 + i % $ROWS, ''2026-11-01''::timestamptz + i * interval ''1 second'', 120, 80, 70, 36.6
+                   FROM generate_series(1, $ROWS) i')::numeric, 3)")
+    ins[$v]+="$ms "
+    q -c "VACUUM patients_$v" -c "TRUNCATE vitals_$v" >/dev/null 2>&1
+  done
+  # keep the logs from growing without end between rounds
+  q -c "TRUNCATE peer_log" >/dev/null
+done
+
+label() {
+  case $1 in none) echo "no audit";; clinical) echo "clinical.enable_audit (C)";;
+             plpgsql) echo "PL/pgSQL row trigger, to_jsonb";; stmt) echo "PL/pgSQL statement, transition";; esac
+}
+for what in upd ins; do
+  if [ $what = upd ]; then title="UPDATE of $ROWS patients"; else title="INSERT of $ROWS vitals"; fi
+  declare -n arr=$what
+  floor=$(echo ${arr[none]} | tr ' ' '\n' | median)
+  printf '%-36s %12s %10s\n' "$title" "median ms" "vs none"
+  for v in $VARIANTS; do
+    m=$(echo ${arr[$v]} | tr ' ' '\n' | median)
+    printf '%-36s %12.1f %9.2fx\n' "$(label $v)" "$m" "$(awk -v a="$m" -v b="$floor" 'BEGIN{print a/b}')"
+  done
+  echo
+done
+
+# pgbench: 4 clients, a write transaction touching both tables
+for v in none clinical plpgsql; do
+  cat > "$CLINICAL_TMP/bench_audit_$v.sql" <<SQL
+\set p random(1, $ROWS)
+BEGIN;
+UPDATE patients_$v SET weight = weight + 0.1 WHERE id = :p;
+INSERT INTO vitals_$v (patient_id, measured_at, systolic, diastolic, pulse, temp_c)
+  VALUES (:p, now(), 120, 80, 70, 36.6);
+COMMIT;
+SQL
+done
+declare -A tps
+for r in 1 2 3; do
+  for v in none clinical plpgsql; do
+    t=$(pgbench -n -c 4 -j 2 -T "$PGBENCH_SECONDS" -f "$CLINICAL_TMP/bench_audit_$v.sql" clinical_test 2>/dev/null \
+        | awk '/^tps/ {print $3; exit}')
+    tps[$v]+="$t "
+  done
+done
+base=$(echo ${tps[none]} | tr ' ' '\n' | median)
+printf '%-36s %12s %10s\n' "pgbench 4 clients, ${PGBENCH_SECONDS}s x 3" "median TPS" "vs none"
+for v in none clinical plpgsql; do
+  m=$(echo ${tps[$v]} | tr ' ' '\n' | median)
+  printf '%-36s %12.0f %9.0f%%\n' "$(label $v)" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN{print 100*a/b}')"
+done
+
+for v in $VARIANTS; do q -c "DROP TABLE patients_$v, vitals_$v" >/dev/null 2>&1; done
+q -c "DROP TABLE peer_log" >/dev/null
