@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/datetime.h"
 #include "utils/inet.h"
 #include "utils/json.h"
@@ -402,6 +403,25 @@ audit_text_or_null(const char *s, bool *isnull)
 	return *isnull ? (Datum) 0 : CStringGetTextDatum(s);
 }
 
+static Oid	audit_log_oid = InvalidOid;
+static bool audit_callback_registered = false;
+static bool audit_reset_pending = false;
+
+/*
+ * The log (or everything) changed, e.g. DROP and CREATE EXTENSION: forget
+ * the plan, the OIDs and the known partition range; the next write looks
+ * them up again.
+ */
+static void
+audit_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != audit_log_oid && relid != audit_seq_oid)
+		return;
+	/* the plan may be executing right now: drop it at the next write */
+	audit_reset_pending = true;
+	audit_part_lo = audit_part_hi = 0;
+}
+
 /* Prepare (once per backend) the INSERT into the log. */
 static void
 audit_prepare_insert(void)
@@ -411,6 +431,14 @@ audit_prepare_insert(void)
 	Oid			logoid;
 	int			i;
 
+	if (audit_reset_pending)
+	{
+		if (audit_insert_plan != NULL)
+			SPI_freeplan(audit_insert_plan);
+		audit_insert_plan = NULL;
+		audit_log_oid = audit_seq_oid = InvalidOid;
+		audit_reset_pending = false;
+	}
 	if (audit_insert_plan != NULL)
 		return;
 
@@ -420,6 +448,12 @@ audit_prepare_insert(void)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"clinical.audit_log\" does not exist"),
 				 errhint("Install the extension with CREATE EXTENSION clinical.")));
+	if (!audit_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+		audit_callback_registered = true;
+	}
+	audit_log_oid = logoid;
 	audit_seq_oid = get_relname_relid("audit_log_change_id_seq",
 									  get_namespace_oid("clinical", false));
 	if (!OidIsValid(audit_seq_oid))
