@@ -23,6 +23,8 @@
 #include <openssl/sha.h>
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -30,6 +32,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -48,6 +51,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -159,12 +163,12 @@ typedef struct AuditEntry
 
 static ClinicalTrigCache *audit_cache = NULL;
 
-/* the INSERT into the log, prepared once per backend */
-static SPIPlanPtr audit_insert_plan = NULL;
+/* the log, found once per backend */
 static Oid	audit_log_owner = InvalidOid;
 static Oid	audit_seq_oid = InvalidOid;
 
-/* the range of xact_time a partition of the log is known to cover */
+/* the partition of the log known to cover [lo, hi) of xact_time */
+static Oid	audit_part_oid = InvalidOid;
 static TimestampTz audit_part_lo = 0;
 static TimestampTz audit_part_hi = 0;
 
@@ -415,76 +419,196 @@ static bool audit_reset_pending = false;
 static void
 audit_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid != InvalidOid && relid != audit_log_oid && relid != audit_seq_oid)
+	if (relid != InvalidOid && relid != audit_log_oid && relid != audit_seq_oid &&
+		relid != audit_part_oid)
 		return;
-	/* the plan may be executing right now: drop it at the next write */
+	/* look everything up again at the next write */
 	audit_reset_pending = true;
 	audit_part_lo = audit_part_hi = 0;
 }
 
-/* Prepare (once per backend) the INSERT into the log. */
+static void audit_xact_callback(XactEvent event, void *arg);
+
+/* Find (once per backend, again after a reset) the log, its owner and sequence. */
 static void
-audit_prepare_insert(void)
+audit_lookup_log(void)
 {
-	StringInfoData sql;
-	Oid			argtypes[AL_NCOLS];
-	Oid			logoid;
-	int			i;
+	Oid			nsp;
+	HeapTuple	tp;
 
 	if (audit_reset_pending)
 	{
-		if (audit_insert_plan != NULL)
-			SPI_freeplan(audit_insert_plan);
-		audit_insert_plan = NULL;
-		audit_log_oid = audit_seq_oid = InvalidOid;
+		audit_log_oid = audit_seq_oid = audit_part_oid = InvalidOid;
+		audit_part_lo = audit_part_hi = 0;
 		audit_reset_pending = false;
 	}
-	if (audit_insert_plan != NULL)
+	if (OidIsValid(audit_log_oid))
 		return;
 
-	logoid = get_relname_relid("audit_log", get_namespace_oid("clinical", false));
-	if (!OidIsValid(logoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"clinical.audit_log\" does not exist"),
-				 errhint("Install the extension with CREATE EXTENSION clinical.")));
 	if (!audit_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+		RegisterXactCallback(audit_xact_callback, NULL);
 		audit_callback_registered = true;
 	}
-	audit_log_oid = logoid;
-	audit_seq_oid = get_relname_relid("audit_log_change_id_seq",
-									  get_namespace_oid("clinical", false));
-	if (!OidIsValid(audit_seq_oid))
-		elog(ERROR, "sequence clinical.audit_log_change_id_seq does not exist");
+	nsp = get_namespace_oid("clinical", false);
+	audit_log_oid = get_relname_relid("audit_log", nsp);
+	audit_seq_oid = get_relname_relid("audit_log_change_id_seq", nsp);
+	if (!OidIsValid(audit_log_oid) || !OidIsValid(audit_seq_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"clinical.audit_log\" or its sequence does not exist"),
+				 errhint("Install the extension with CREATE EXTENSION clinical.")));
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(audit_log_oid));
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", audit_log_oid);
+	audit_log_owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+}
+
+/*
+ * The partition the current transaction writes to, opened once per
+ * transaction under the top transaction's resource owner (so a rolled-back
+ * subtransaction does not close it) and closed before commit. Rows go in
+ * with table_tuple_insert and ExecInsertIndexTuples: no executor start-up,
+ * no partition routing and no SPI per row. The partition has no triggers
+ * on INSERT and no constraints but NOT NULL, which the writer satisfies.
+ */
+typedef struct AuditSink
+{
+	bool		open;
+	Oid			partoid;
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	int			natts;
+	int			map[AL_NCOLS];	/* partition attribute index of each column */
+} AuditSink;
+
+static AuditSink audit_sink;
+
+static void
+audit_sink_close(void)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	if (!audit_sink.open)
+		return;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	ExecCloseIndices(audit_sink.rri);
+	ExecDropSingleTupleTableSlot(audit_sink.slot);
+	FreeExecutorState(audit_sink.estate);
+	table_close(audit_sink.rel, NoLock);
+	CurrentResourceOwner = save;
+	audit_sink.open = false;
+}
+
+static void
+audit_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
 	{
-		HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(logoid));
-
-		if (!HeapTupleIsValid(tp))
-			elog(ERROR, "cache lookup failed for relation %u", logoid);
-		audit_log_owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-		ReleaseSysCache(tp);
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			audit_sink_close();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* resource owner clean-up has released the relations */
+			audit_sink.open = false;
+			break;
+		default:
+			break;
 	}
+}
 
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "INSERT INTO clinical.audit_log (");
+static void
+audit_sink_open(Oid partoid)
+{
+	ResourceOwner save = CurrentResourceOwner;
+	MemoryContext old;
+	TupleDesc	desc;
+	int			i;
+
+	if (audit_sink.open && audit_sink.partoid == partoid)
+		return;
+	audit_sink_close();
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	audit_sink.rel = table_open(partoid, RowExclusiveLock);
+	audit_sink.estate = CreateExecutorState();
+	audit_sink.rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(audit_sink.rri, audit_sink.rel, 1, NULL, 0);
+	ExecOpenIndices(audit_sink.rri, false);
+	desc = RelationGetDescr(audit_sink.rel);
+	audit_sink.slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	CurrentResourceOwner = save;
+	MemoryContextSwitchTo(old);
+
+	audit_sink.natts = desc->natts;
 	for (i = 0; i < AL_NCOLS; i++)
 	{
-		appendStringInfo(&sql, "%s%s", i ? ", " : "", audit_log_columns[i].name);
-		argtypes[i] = audit_log_columns[i].type;
-	}
-	appendStringInfoString(&sql, ") VALUES (");
-	for (i = 0; i < AL_NCOLS; i++)
-		appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
-	appendStringInfoChar(&sql, ')');
+		int			j;
 
-	audit_insert_plan = SPI_prepare(sql.data, AL_NCOLS, argtypes);
-	if (audit_insert_plan == NULL)
-		elog(ERROR, "SPI_prepare failed for the audit insert: %s",
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(audit_insert_plan);
-	pfree(sql.data);
+		audit_sink.map[i] = -1;
+		for (j = 0; j < desc->natts; j++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, j);
+
+			if (!att->attisdropped &&
+				strcmp(NameStr(att->attname), audit_log_columns[i].name) == 0 &&
+				att->atttypid == audit_log_columns[i].type)
+				audit_sink.map[i] = j;
+		}
+		if (audit_sink.map[i] < 0)
+			elog(ERROR, "partition \"%s\" of clinical.audit_log has no column \"%s\" of type %s",
+				 RelationGetRelationName(audit_sink.rel), audit_log_columns[i].name,
+				 format_type_be(audit_log_columns[i].type));
+	}
+	audit_sink.partoid = partoid;
+	audit_sink.open = true;
+}
+
+/* Insert one change row through the sink. */
+static void
+audit_sink_insert(const Datum *values, const bool *nulls)
+{
+	Datum	   *pv = palloc(sizeof(Datum) * audit_sink.natts);
+	bool	   *pn = palloc(sizeof(bool) * audit_sink.natts);
+	HeapTuple	tup;
+	int			i;
+
+	for (i = 0; i < audit_sink.natts; i++)
+		pn[i] = true;
+	for (i = 0; i < AL_NCOLS; i++)
+	{
+		pv[audit_sink.map[i]] = values[i];
+		pn[audit_sink.map[i]] = nulls[i];
+	}
+	tup = heap_form_tuple(RelationGetDescr(audit_sink.rel), pv, pn);
+	ExecStoreHeapTuple(tup, audit_sink.slot, false);
+	table_tuple_insert(audit_sink.rel, audit_sink.slot, GetCurrentCommandId(true), 0, NULL);
+	if (audit_sink.rri->ri_NumIndices > 0)
+	{
+#if PG_VERSION_NUM >= 160000
+		ExecInsertIndexTuples(audit_sink.rri, audit_sink.slot, audit_sink.estate,
+							  false, false, NULL, NIL, false);
+#elif PG_VERSION_NUM >= 140000
+		ExecInsertIndexTuples(audit_sink.rri, audit_sink.slot, audit_sink.estate,
+							  false, false, NULL, NIL);
+#else
+		audit_sink.estate->es_result_relation_info = audit_sink.rri;
+		ExecInsertIndexTuples(audit_sink.slot, audit_sink.estate, false, NULL, NIL);
+#endif
+		ResetPerTupleExprContext(audit_sink.estate);
+	}
+	ExecClearTuple(audit_sink.slot);
+	heap_freetuple(tup);
+	pfree(pv);
+	pfree(pn);
 }
 
 /*
@@ -500,11 +624,13 @@ audit_ensure_partition(TimestampTz ts)
 	bool		isnull;
 	int			rc;
 
-	if (ts >= audit_part_lo && ts < audit_part_hi)
+	if (OidIsValid(audit_part_oid) && ts >= audit_part_lo && ts < audit_part_hi)
 		return;
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	args[0] = TimestampTzGetDatum(ts);
-	rc = SPI_execute_with_args("SELECT lo, hi FROM clinical._audit_partition_for($1)",
+	rc = SPI_execute_with_args("SELECT lo, hi, part::oid FROM clinical._audit_partition_for($1)",
 							   1, argtypes, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "clinical._audit_partition_for failed: %s",
@@ -513,6 +639,11 @@ audit_ensure_partition(TimestampTz ts)
 													  SPI_tuptable->tupdesc, 1, &isnull));
 	audit_part_hi = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 2, &isnull));
+	audit_part_oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 3, &isnull));
+	if (isnull || !OidIsValid(audit_part_oid))
+		elog(ERROR, "clinical._audit_partition_for returned no partition");
+	SPI_finish();
 }
 
 /*
@@ -528,10 +659,7 @@ audit_write(Oid table_oid, const char *table_name, const char *operation,
 	unsigned char digest[AUDIT_HASH_LEN];
 	Oid			save_userid;
 	int			save_sec;
-	int			rc;
 	int64		change_id;
-	char		n[AL_NCOLS];
-	int			i;
 
 	audit_client_info();
 
@@ -562,32 +690,23 @@ audit_write(Oid table_oid, const char *table_name, const char *operation,
 	values[AL_OPERATION] = CStringGetTextDatum(operation);
 	nulls[AL_OPERATION] = false;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	audit_lookup_log();
 
-	audit_prepare_insert();
-
-	/* the log's owner inserts, finds partitions and draws ids */
+	/* the log's owner finds (or creates) the partition and draws the id */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(audit_log_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-
 	audit_ensure_partition(DatumGetTimestampTz(values[AL_XACT_TIME]));
 	change_id = nextval_internal(audit_seq_oid, false);
+	SetUserIdAndSecContext(save_userid, save_sec);
+
 	values[AL_CHANGE_ID] = Int64GetDatum(change_id);
 	nulls[AL_CHANGE_ID] = false;
-
 	audit_row_digest(values, nulls, digest);
 	values[AL_ROW_HASH] = PointerGetDatum(audit_bytea(digest, AUDIT_HASH_LEN));
 	nulls[AL_ROW_HASH] = false;
 
-	for (i = 0; i < AL_NCOLS; i++)
-		n[i] = nulls[i] ? 'n' : ' ';
-	rc = SPI_execute_plan(audit_insert_plan, values, n, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
-
-	SetUserIdAndSecContext(save_userid, save_sec);
-	SPI_finish();
+	audit_sink_open(audit_part_oid);
+	audit_sink_insert(values, nulls);
 	return change_id;
 }
 

@@ -76,11 +76,6 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_seal', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_seal_seal_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log_change_id_seq', '');
 
--- Application roles call set_context(), enable_audit() on their tables and
--- the other parts' functions; the tables and the internal functions keep
--- their own privileges (revoked from PUBLIC below).
-GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
-
 -- C functions
 
 CREATE FUNCTION @extschema@.audit_trigger()
@@ -203,7 +198,7 @@ ALTER TABLE @extschema@.audit_seal ENABLE ALWAYS TRIGGER audit_seal_guard_trunca
 -- partitions of the log
 
 -- Prepares a new partition of the log: its indexes (BRIN on change_id and
--- txid, which grow with insertion order; btree on table and time) and the
+-- txid, which grow with insertion order and cost little to keep) and the
 -- TRUNCATE guard, since statement triggers are not inherited.
 CREATE FUNCTION @extschema@._audit_prepare_partition(part regclass)
 RETURNS void
@@ -215,7 +210,6 @@ DECLARE
 BEGIN
     EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING brin (change_id)', rel || '_change_id', part);
     EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING brin (txid)', rel || '_txid', part);
-    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s (table_oid, xact_time)', rel || '_table', part);
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
                     WHERE tgrelid = part AND tgname = 'audit_log_guard_truncate') THEN
         EXECUTE pg_catalog.format(
@@ -235,18 +229,17 @@ REVOKE ALL ON FUNCTION @extschema@._audit_prepare_partition(regclass) FROM PUBLI
 -- The partition of the log whose range holds ts, created (a calendar
 -- month in UTC) when there is none. Called by the audit writer, as the
 -- log's owner, when its cached range does not hold the transaction time.
-CREATE FUNCTION @extschema@._audit_partition_for(ts timestamptz, OUT lo timestamptz, OUT hi timestamptz)
+CREATE FUNCTION @extschema@._audit_partition_for(ts timestamptz, OUT lo timestamptz, OUT hi timestamptz, OUT part regclass)
 RETURNS record
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    part regclass;
     name text;
 BEGIN
     -- look without a lock first: writers must not queue behind each other
     FOR attempt IN 1..2 LOOP
-        SELECT b.lo, b.hi INTO lo, hi
+        SELECT b.lo, b.hi, c.oid::regclass INTO lo, hi, part
           FROM pg_catalog.pg_inherits AS i
           JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid,
                LATERAL (SELECT m[1]::timestamptz AS lo, m[2]::timestamptz AS hi
@@ -267,12 +260,13 @@ BEGIN
     name := 'audit_log_p' || pg_catalog.to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
     EXECUTE pg_catalog.format('CREATE TABLE @extschema@.%I PARTITION OF @extschema@.audit_log FOR VALUES FROM (%L) TO (%L)',
                               name, lo, hi);
-    PERFORM @extschema@._audit_prepare_partition(pg_catalog.format('@extschema@.%I', name)::regclass);
+    part := pg_catalog.format('@extschema@.%I', name)::regclass;
+    PERFORM @extschema@._audit_prepare_partition(part);
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@._audit_partition_for(timestamptz) IS
-'Internal: bounds of the audit log partition that holds the given time, creating that month''s partition (UTC) when none does';
+'Internal: the audit log partition that holds the given time and its bounds, creating that month''s partition (UTC) when none does';
 
 REVOKE ALL ON FUNCTION @extschema@._audit_partition_for(timestamptz) FROM PUBLIC;
 

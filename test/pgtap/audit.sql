@@ -40,6 +40,7 @@ SELECT is((SELECT partstrat::text FROM pg_partitioned_table WHERE partrelid = 'c
 -- a table to audit, owned by an ordinary role
 CREATE ROLE audit_tap_owner;
 CREATE ROLE audit_tap_other;
+GRANT USAGE ON SCHEMA clinical TO audit_tap_owner, audit_tap_other;
 CREATE TABLE public.tap_visits (id int PRIMARY KEY, subject text, value numeric, secret text, note text);
 ALTER TABLE public.tap_visits OWNER TO audit_tap_owner;
 CREATE VIEW public.tap_view AS SELECT 1 AS x;
