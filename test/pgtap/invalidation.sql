@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(95);
+SELECT plan(101);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -88,12 +88,12 @@ SELECT is((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod),
 -- every object of the part carries a COMMENT
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                  WHERE p.pronamespace = 'clinical'::regnamespace
-                   AND p.proname ~ '(invalidat|key_template)'
+                   AND p.proname ~ '(invalidat|key_template|truncate_pattern)'
                    AND obj_description(p.oid, 'pg_proc') IS NULL ORDER BY 1),
           '{}'::text[], 'every function of the part has a COMMENT');
 SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'clinical'::regnamespace
-              AND p.proname ~ '(invalidat|key_template)'),
-          9::bigint, 'the comment check above saw the part''s nine functions');
+              AND p.proname ~ '(invalidat|key_template|truncate_pattern)'),
+          10::bigint, 'the comment check above saw the part''s ten functions');
 SELECT is((SELECT evtevent || ' ' || evtfoid::regproc || ' ' || (obj_description(oid, 'pg_event_trigger') IS NOT NULL)
              FROM pg_event_trigger WHERE evtname = 'clinical_cache_invalidation_sql_drop'),
           'sql_drop clinical._cache_invalidation_sql_drop true',
@@ -260,6 +260,16 @@ INSERT INTO tap_visit VALUES (42, 1);
 DO $$ BEGIN PERFORM pg_temp.spill('g'); END $$;
 SELECT is(pg_temp.queued('visit:%'), ARRAY['0 visit:42'], 'a row written into a partition is invalidated');
 
+-- a column a template names is renamed: writes fail until the template is changed
+CREATE TABLE tap_ren (id int);
+DO $$ BEGIN PERFORM clinical.enable_cache_invalidation('tap_ren', 'ren:{id}'); END $$;
+ALTER TABLE tap_ren RENAME COLUMN id TO rid;
+SELECT throws_ok($$INSERT INTO tap_ren VALUES (1)$$, '42703', 'column "id" of relation "tap_ren" does not exist',
+                 'after a rename of the column a template names, writes fail with a clear error');
+SELECT is((SELECT coalesce(truncate_pattern, 'NULL') || ' ' || enabled FROM clinical.cache_invalidations
+            WHERE target = 'tap_ren'::regclass), 'NULL true',
+          'cache_invalidations shows a NULL pattern for a template that no longer fits its table');
+
 -- ---- disable_cache_invalidation ----
 SELECT is(clinical.disable_cache_invalidation('tap_patient', 'patient:{patient_id}'), 1,
           'disable_cache_invalidation() of one template returns 1');
@@ -303,8 +313,11 @@ DO $$ BEGIN PERFORM clinical.enable_cache_invalidation('tap_app_patient', 'app:{
 GRANT CREATE ON SCHEMA public TO tap_inval_app;
 SET LOCAL ROLE tap_inval_app;
 CREATE TABLE tap_app_own (id int);
+CREATE TABLE tap_app_part (id int) PARTITION BY RANGE (id);
+CREATE TABLE tap_app_part_1 PARTITION OF tap_app_part FOR VALUES FROM (0) TO (100);
 RESET ROLE;
 DO $$ BEGIN PERFORM clinical.enable_cache_invalidation('tap_app_own', 'own:{id}'); END $$;
+DO $$ BEGIN PERFORM clinical.enable_cache_invalidation('tap_app_part', 'apppart:{id}'); END $$;
 SET LOCAL ROLE tap_inval_app;
 SELECT lives_ok($$DROP TABLE tap_app_own$$, 'an application role drops its own table that has invalidation enabled');
 SELECT lives_ok($$INSERT INTO tap_app_patient VALUES (1), (2)$$, 'an application role writes to a table with invalidation');
@@ -330,7 +343,12 @@ SELECT is((SELECT count(*) FROM pg_settings WHERE name = 'clinical.redis_passwor
           'pg_settings does not list the Redis password to an application role');
 SELECT throws_ok($$SET clinical.redis_host = 'evil.example'$$, '55P02',
                  'parameter "clinical.redis_host" cannot be changed now', 'nobody redirects the invalidations in a session');
+SELECT lives_ok($$CREATE TABLE tap_app_part_2 PARTITION OF tap_app_part FOR VALUES FROM (100) TO (200)$$,
+                'an application role adds a partition to a partitioned table with invalidation');
+SELECT lives_ok($$INSERT INTO tap_app_part VALUES (150)$$, 'and writes to it');
+SELECT lives_ok($$SELECT pg_temp.spill('app2')$$, 'and its keys are written to the queue');
 RESET ROLE;
+SELECT is(pg_temp.queued('apppart:%'), ARRAY['0 apppart:150'], 'the new partition has the invalidation trigger');
 SELECT is((SELECT count(*) FROM clinical.cache_invalidation_config WHERE key_template = 'own:{id}'), 0::bigint,
           'the configuration of the table the application role dropped is gone');
 SELECT is(pg_temp.queued('app:%'), ARRAY['0 app:1', '0 app:2', '0 app:manual'],
