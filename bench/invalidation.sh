@@ -6,8 +6,8 @@
 #      UNLINK on the same server as the ceiling, and the one-DEL-per-call
 #      pattern (redis-benchmark -P 1 DEL, one client);
 #  (b) latency: pgbench, 4 clients updating patients, while a probe commits
-#      updates of probe rows and a keyspace-event subscriber timestamps the
-#      UNLINK of each probe key: commit-to-UNLINK p50 / p99;
+#      inserts of probe rows and a keyevent subscriber timestamps the
+#      UNLINK ("del" event) of each probe key: commit-to-UNLINK p50 / p99;
 #  (c) writer cost: the same pgbench workload with invalidation on and off.
 . "$CLINICAL_SRC/bench/lib.sh"
 KEYS=${ROWS:-1000000}
@@ -65,10 +65,14 @@ off2=$(tps)
 q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null
 on2=$(tps)
 
-# (b) latency under the same load
+# (b) latency under the same load. Redis reports an UNLINK as a "del"
+# keyevent (there is no "unlink" event); the subscriber timestamps each one
+# in microseconds since the epoch, as "usec key". The event's payload is
+# the key: patient:2000xx for the probe rows (the pgbench rows' keys are
+# not in Redis, so their UNLINKs raise no event).
 rcli CONFIG SET notify-keyspace-events Eg >/dev/null
-( rcli --csv SUBSCRIBE __keyevent@0__:unlink | while IFS= read -r line; do
-    case "$line" in *probe:*) echo "${EPOCHREALTIME/./} $line";; esac
+( stdbuf -oL redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --csv SUBSCRIBE __keyevent@0__:del | while IFS= read -r line; do
+    case "$line" in *'"patient:2'*) echo "${EPOCHREALTIME/./} $line";; esac
   done ) > "$CLINICAL_TMP/events.txt" &
 subpid=$!
 sleep 0.5
@@ -85,11 +89,14 @@ done
 exec 3>&-
 wait $pgbpid
 sleep 1
-kill $subpid 2>/dev/null; pkill -P $subpid 2>/dev/null
-# patient:2000xx is the probe key (the template renders patient:{patient_id})
-lat=$(awk -F'|' '/^C\|/ { c[$2] = $3 } END { for (k in c) print k, c[k] }' "$CLINICAL_TMP/probe.out" | sort > "$CLINICAL_TMP/commits.txt"; \
-      sed -n 's/^\([0-9]*\) .*"patient:\(2[0-9]*\)".*/\2 \1/p' "$CLINICAL_TMP/events.txt" | sort > "$CLINICAL_TMP/unlinks.txt"; \
-      join "$CLINICAL_TMP/commits.txt" "$CLINICAL_TMP/unlinks.txt" | awk '{ print ($3 - $2) / 1000 }' | sort -g)
+pkill -P $subpid 2>/dev/null; kill $subpid 2>/dev/null  # children first: once the subshell is gone they have another parent
+# join "id commit_usec" with "id unlink_usec" on the probe id (the template
+# renders patient:{patient_id}); the first unlink of a key counts
+awk -F'|' '$1 == "C" { print $2, $3 }' "$CLINICAL_TMP/probe.out" | LC_ALL=C sort -k1,1 > "$CLINICAL_TMP/commits.txt"
+sed -n 's/^\([0-9]*\) .*"patient:\(2[0-9]*\)".*/\2 \1/p' "$CLINICAL_TMP/events.txt" \
+  | sort -k2,2n | awk '!seen[$1]++' | LC_ALL=C sort -k1,1 > "$CLINICAL_TMP/unlinks.txt"
+lat=$(LC_ALL=C join "$CLINICAL_TMP/commits.txt" "$CLINICAL_TMP/unlinks.txt" | awk '{ printf "%.3f\n", ($3 - $2) / 1000 }' | sort -g)
+echo "# probes committed: $(wc -l < "$CLINICAL_TMP/commits.txt"), unlink events seen: $(wc -l < "$CLINICAL_TMP/unlinks.txt")"
 n=$(echo "$lat" | grep -c .)
 p50=$(echo "$lat" | awk -v n="$n" 'NR == int(n * 0.5 + 0.5) { print }')
 p99=$(echo "$lat" | awk -v n="$n" 'NR == int(n * 0.99 + 0.5) { print }')

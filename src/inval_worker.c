@@ -540,7 +540,9 @@ clinical_inval_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			redis_disconnect(); /* connection settings may have changed */
+			/* connection settings may have changed: try them at once */
+			redis_disconnect();
+			next_connect = 0;
 		}
 
 		if (!redis_is_connected() && GetCurrentTimestamp() >= next_connect)
@@ -581,6 +583,16 @@ clinical_inval_worker_main(Datum main_arg)
 			ClinicalShared->inval_connected = false;
 			ClinicalShared->inval_backoff_ms = backoff;
 			SpinLockRelease(&ClinicalShared->mutex);
+		}
+		else if (!redis_is_connected())
+		{
+			/*
+			 * Woken (by a commit, a reload) while waiting out the backoff:
+			 * keep it, and sleep no longer than until the next attempt.
+			 */
+			long		until = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_connect);
+
+			naptime = Max(1, Min(naptime, until));
 		}
 		else if (backoff != 0)
 		{

@@ -13,6 +13,9 @@
  *	  them to the queue early (in its current subtransaction, so they roll
  *	  back with it), which bounds backend memory on huge UPDATEs.
  *
+ *	  Ordinary roles have no rights on the queue; their rows are inserted
+ *	  as the queue's owner.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -20,6 +23,8 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "commands/trigger.h"
@@ -34,6 +39,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "clinical.h"
 
@@ -222,6 +228,31 @@ inval_hash(int16 op, const char *channel, const char *key)
 static void inval_flush(void);
 
 /*
+ * Owner of clinical.invalidation_queue. The queue is not readable or
+ * writable by ordinary roles, so the rows of any writer are inserted as
+ * its owner. Looked up once per write of the queue, not per row.
+ */
+static Oid
+inval_queue_owner(void)
+{
+	Oid			relid = get_relname_relid("invalidation_queue", get_namespace_oid("clinical", false));
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"clinical.invalidation_queue\" does not exist"),
+				 errhint("Install the extension with CREATE EXTENSION clinical.")));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
  * Bound the memory of a huge transaction: forget the written keys that were
  * seen once (a row's own key), keep the repeated ones (a site's key) so
  * they are not queued again. Only at top level, where no rollback of a
@@ -342,6 +373,8 @@ inval_flush(void)
 				lbs[1] = {1};
 	int			rc;
 	bool		pushed;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (inval_set == NULL || inval_nunwritten == 0)
 		return;
@@ -377,13 +410,23 @@ inval_flush(void)
 	pushed = !ActiveSnapshotSet();
 	if (pushed)
 		PushActiveSnapshot(GetTransactionSnapshot());
+	/*
+	 * Insert as the queue's owner, in a restricted operation (as REFRESH
+	 * MATERIALIZED VIEW does); every name in the statement is qualified, so
+	 * the writer's search_path cannot put its own functions in it. An error
+	 * restores the user at (sub)transaction abort.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(inval_queue_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (inval_insert_plan == NULL)
 	{
 		Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT2ARRAYOID};
 		SPIPlanPtr	plan = SPI_prepare("INSERT INTO clinical.invalidation_queue (key, channel, op) "
-									   "SELECT * FROM unnest($1, $2, $3)", 3, types);
+									   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), "
+									   "pg_catalog.unnest($2), pg_catalog.unnest($3))", 3, types);
 
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the invalidation queue insert: %s",
@@ -395,6 +438,7 @@ inval_flush(void)
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write to the invalidation queue: %s", SPI_result_code_string(rc));
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (pushed)
 		PopActiveSnapshot();
 
@@ -645,15 +689,19 @@ PG_FUNCTION_INFO_V1(clinical_check_key_template);
 
 /*
  * clinical._check_key_template(target regclass, template text) RETURNS text
- * Validates a template against the table; returns its TRUNCATE pattern.
+ * Validates a template against the table; returns its TRUNCATE pattern, or
+ * NULL when the table no longer exists (so the view never fails).
  */
 Datum
 clinical_check_key_template(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *tmpl = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Relation	rel = relation_open(relid, AccessShareLock);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
 	InvalTemplate *t;
+
+	if (rel == NULL)
+		PG_RETURN_NULL();
 
 	t = inval_parse_template(tmpl, NULL, RelationGetDescr(rel), RelationGetRelationName(rel),
 							 CurrentMemoryContext);

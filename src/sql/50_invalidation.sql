@@ -123,15 +123,61 @@ $$;
 COMMENT ON FUNCTION @extschema@.disable_cache_invalidation(regclass, text) IS
 'Stop invalidating a table''s keys (one template, or all when key_template is NULL); returns the number of templates removed';
 
+-- A dropped table's triggers go with it; its configuration rows go here.
+-- SECURITY DEFINER: the role dropping its own table cannot write the
+-- configuration table. Does nothing while DROP EXTENSION removes the table.
+CREATE FUNCTION @extschema@._cache_invalidation_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_catalog.to_regclass('@extschema@.cache_invalidation_config') IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM @extschema@.cache_invalidation_config c
+     USING pg_catalog.pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.objsubid = 0
+       AND d.objid = c.target::pg_catalog.oid;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._cache_invalidation_sql_drop() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._cache_invalidation_sql_drop() IS
+'Event trigger function: removes the cache invalidation configuration of dropped tables (internal)';
+CREATE EVENT TRIGGER clinical_cache_invalidation_sql_drop ON sql_drop
+    EXECUTE FUNCTION @extschema@._cache_invalidation_sql_drop();
+COMMENT ON EVENT TRIGGER clinical_cache_invalidation_sql_drop IS
+'Removes rows of clinical.cache_invalidation_config whose table was dropped';
+
+-- The view's pattern column: NULL when a template no longer fits its table
+-- (a column it names was dropped or renamed), so one such template does not
+-- make the whole view fail.
+CREATE FUNCTION @extschema@._truncate_pattern(target regclass, key_template text)
+RETURNS text
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN @extschema@._check_key_template(target, key_template);
+EXCEPTION
+    WHEN undefined_column OR invalid_parameter_value THEN
+        RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._truncate_pattern(regclass, text) IS
+'SCAN pattern a TRUNCATE of the table clears for a key template, NULL when the template no longer fits the table (internal)';
+
 CREATE VIEW @extschema@.cache_invalidations AS
 SELECT c.target, c.key_template, c.channel,
-       @extschema@._check_key_template(c.target, c.key_template) AS truncate_pattern,
+       @extschema@._truncate_pattern(c.target, c.key_template) AS truncate_pattern,
        EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
                 WHERE t.tgrelid = c.target AND t.tgname = 'clinical_cache_invalidation'
                   AND t.tgenabled <> 'D') AS enabled
   FROM @extschema@.cache_invalidation_config c;
 COMMENT ON VIEW @extschema@.cache_invalidations IS
-'Tables and key templates whose cache keys are invalidated, with the pattern TRUNCATE clears';
+'Tables and key templates whose cache keys are invalidated, with the pattern TRUNCATE clears (NULL when the template no longer fits the table)';
 
 CREATE FUNCTION @extschema@.invalidate(VARIADIC keys text[])
 RETURNS integer

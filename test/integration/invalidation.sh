@@ -32,6 +32,16 @@ rcli SET "site:1:patients" cached >/dev/null
 q -c "UPDATE inv_patient SET name = name || '!' WHERE patient_id IN (1, 2, 3)" >/dev/null
 tap_check "committed UPDATE: its keys are unlinked" wait_until 10 all_gone patient:1 patient:2 patient:3 site:1:patients
 
+# an ordinary role (no rights on the queue) commits: its keys are delivered
+q >/dev/null <<'SQL'
+DROP ROLE IF EXISTS inv_app;
+CREATE ROLE inv_app;
+GRANT SELECT, UPDATE ON inv_patient TO inv_app;
+SQL
+rcli SET patient:8 cached >/dev/null
+q -c "SET ROLE inv_app" -c "UPDATE inv_patient SET name = 'app' WHERE patient_id = 8" >/dev/null
+tap_check "a non-superuser's committed UPDATE is delivered" wait_until 10 gone patient:8
+
 # rollback, savepoint rollback, error after the trigger fired: nothing sent
 q -c "BEGIN; UPDATE inv_patient SET name = 'x' WHERE patient_id = 4; ROLLBACK;" >/dev/null
 q -c "BEGIN; SAVEPOINT a; UPDATE inv_patient SET name = 'y' WHERE patient_id = 5; ROLLBACK TO a; COMMIT;" >/dev/null
@@ -122,5 +132,5 @@ q -c "ALTER SYSTEM RESET clinical.redis_db" -c "SELECT pg_reload_conf()" >/dev/n
 tap_check "after the fix the queue drains" wait_until 15 queue_empty
 tap_check "no key reached the server log with the password" test "$(grep -c 'wrong-pass-123\|right-pass' "$PGLOG")" = 0
 
-q -c "DROP TABLE inv_patient, inv_big" >/dev/null
+q -c "DROP TABLE inv_patient, inv_big" -c "DROP ROLE inv_app" >/dev/null
 tap_done

@@ -2,7 +2,8 @@
 # Integration: no invalidation is lost when Redis or PostgreSQL goes down.
 # Redis stopped during writes then started: every committed key is
 # delivered, none from rolled-back transactions. kill -9 of a backend and
-# of the postmaster before delivery: delivered after the restart. A Redis
+# of the postmaster before delivery: delivered after the restart. Commits
+# during an outage do not reset the reconnect backoff. A Redis
 # that accepts the connection and never answers (CLIENT PAUSE) does not
 # hold up a fast shutdown beyond 2 s.
 set -u
@@ -40,6 +41,24 @@ redis_start
 tap_check "after Redis is back every committed key is invalidated" wait_until 40 all_gone $committed
 tap_check "no key of a rolled-back transaction was sent" none_gone $rolled
 tap_check "the worker reconnected" test "$(q -c 'SELECT reconnects FROM clinical.invalidation_stats()')" -gt 0
+
+# 1b. the backoff keeps growing while writers commit (each commit wakes the
+# worker): over 3 s of commits every 50 ms it tries at most a few times
+redis_down
+errs0=$(q -c 'SELECT errors FROM clinical.invalidation_stats()')
+end=$(( $(date +%s) + 3 ))
+while [ "$(date +%s)" -lt "$end" ]; do
+  q -c "UPDATE out_patient SET name = 'b' WHERE patient_id = 1" >/dev/null
+  sleep 0.05
+done
+errs=$(( $(q -c 'SELECT errors FROM clinical.invalidation_stats()') - errs0 ))
+backoff=$(q -c "SELECT extract(epoch FROM current_backoff) * 1000 FROM clinical.invalidation_stats()")
+echo "# 3 s of commits with Redis down: $errs connection attempts, current backoff ${backoff} ms"
+tap_check "commits do not reset the backoff: at most 8 attempts in 3 s" test "$errs" -le 8
+tap_check "the backoff has grown to at least 400 ms" test "${backoff%.*}" -ge 400
+redis_start
+tap_check "after Redis is back the queue drains" wait_until 40 bash -c "[ \"\$(psql -X -A -t -q -c 'SELECT queue_depth FROM clinical.invalidation_stats()')\" = 0 ]"
+tap_is "a healthy worker has no backoff" "$(q -c 'SELECT current_backoff FROM clinical.invalidation_stats()')" "00:00:00"
 
 # 2. kill -9 of a backend before delivery (the postmaster restarts everything)
 keys=$(range op: 201 210); preset $keys
