@@ -27,7 +27,7 @@ cache_patients() {
   rcli SET site:11:patients '[3]' EX 300 >/dev/null
 }
 
-section "9. Cache invalidation: Redis keys deleted after commit, whatever writes the row"
+section "Cache invalidation: Redis keys deleted after commit, whatever writes the row"
 say "Services cache patients in Redis under patient:<id> and the patient list of a site under site:<id>:patients. Key templates name the columns in braces; the trigger renders each changed row's keys, and the 'clinical invalidator' background worker UNLINKs them once the transaction has committed."
 run "CREATE TABLE demo_patient (patient_id int PRIMARY KEY, site_id int NOT NULL, name text)"
 run "INSERT INTO demo_patient VALUES (1, 10, 'alpha'), (2, 10, 'bravo'), (3, 11, 'charlie')"
@@ -58,7 +58,7 @@ show "SELECT clinical.invalidate('patient:2', 'patient:3')"
 wait_until 10 gone patient:3
 cache_keys
 
-section "10. Redis down: the invalidations wait in the queue"
+section "Redis down: the invalidations wait in the queue"
 cache_patients 1 2 3
 say "Redis stops (saving its data, so the cached entries come back with it). Writers go on at full speed; their keys wait in clinical.invalidation_queue, a logged table, so a crash loses none of them either."
 rcli SHUTDOWN SAVE >/dev/null 2>&1
@@ -76,6 +76,6 @@ wait_until 10 gone patient:3
 say "After the reconnect:"
 cache_keys
 
-section "11. Statistics"
+section "Statistics"
 show_x "SELECT * FROM clinical.invalidation_stats()"
 run "DROP TABLE demo_patient"
