@@ -1079,7 +1079,8 @@ part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
 			n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			if (n > 0)
 				part_action(run, lay->parent, "move", step->name,
-							psprintf("%lld rows, in batches of %d: %s", (long long) n,
+							psprintf("%lld %s, in batches of %d: %s", (long long) n,
+									 n == 1 ? "row" : "rows",
 									 part_batch_size, step->move_sql));
 		}
 		return true;
@@ -1147,14 +1148,19 @@ part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
 							 part_text_of_value(lay->typid, step->hi)));
 		if (moved > 0)
 			part_action(run, lay->parent, "move", step->name,
-						psprintf("%lld rows moved from the default partition", (long long) moved));
+						psprintf("%lld %s moved from the default partition", (long long) moved,
+								 moved == 1 ? "row" : "rows"));
 	}
 	else
 	{
+		char	   *range = psprintf("FOR VALUES FROM ('%s') TO ('%s')",
+									 part_text_of_value(lay->typid, step->lo),
+									 part_text_of_value(lay->typid, step->hi));
+
 		part_action(run, lay->parent, what, step->name,
 					step->kind == PART_STEP_ARCHIVE ?
-					psprintf("moved to schema %s", quote_identifier(step->archive_schema)) :
-					NULL);
+					psprintf("%s, moved to schema %s", range,
+							 quote_identifier(step->archive_schema)) : range);
 		part_record_retention(lay->parent, step->name, what);
 	}
 	return true;
@@ -1418,8 +1424,8 @@ part_maintain_set(PartRun *run, PartSet *set)
 		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		if (n > 0)
 			part_action(run, set->parent, "report", lay.def->name,
-						psprintf("%lld rows in the default partition outside the partitions' ranges (%s to %s)",
-								 (long long) n,
+						psprintf("%lld %s in the default partition outside the partitions' ranges (%s to %s)",
+								 (long long) n, n == 1 ? "row" : "rows",
 								 part_spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
 								 part_spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)));
 	}
