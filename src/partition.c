@@ -949,7 +949,13 @@ part_plan_create(PartLayout *lay, int64 k)
 		char	   *cols = part_column_list(lay->parent);
 		char	   *typname = format_type_be(lay->typid);
 
-		step->lock_sql = psprintf("LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE; "
+		/*
+		 * With a default partition, writers that planned their INSERT before
+		 * the ATTACH commits would route rows of the new range into the
+		 * default and fail its new partition constraint: keep writers out
+		 * (under the lock timeout) until the step's transaction ends.
+		 */
+		step->lock_sql = psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE; "
 								  "LOCK TABLE %s IN EXCLUSIVE MODE", qparent, qdef);
 		step->count_sql = psprintf("SELECT count(*) FROM ONLY %s WHERE %s >= %s::%s AND %s < %s::%s",
 								   qdef, qcol, quote_literal_cstr(lo_text), typname,
