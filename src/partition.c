@@ -386,16 +386,41 @@ part_push_settings(const char *time_zone)
 	char		buf[32];
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
 	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
 	if (time_zone != NULL)
 		(void) set_config_option("timezone", time_zone, PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
 	snprintf(buf, sizeof(buf), "%dms", part_lock_timeout);
 	(void) set_config_option("lock_timeout", buf, PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
 	return level;
+}
+
+/*
+ * Connect to SPI with a search_path that no caller can redirect (the
+ * statements below name everything, but casts and operators still resolve
+ * through it). Returns the GUC nest level for part_spi_end.
+ */
+static int
+part_spi_begin(int options)
+{
+	int			level;
+
+	if (SPI_connect_ext(options) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, ERROR, false);
+	return level;
+}
+
+static void
+part_spi_end(int level)
+{
+	AtEOXact_GUC(true, level);
+	SPI_finish();
 }
 
 /* ---------------------------------------------------------------------
@@ -582,6 +607,24 @@ part_const_value(Node *node, Oid typid, bool *inf)
 	return DatumGetInt64(c->constvalue);
 }
 
+/* One bound of a range partition: its value, whether infinite, its text. */
+static void
+part_range_datum(PartitionRangeDatum *d, Oid typid, Oid outfn, int64 *value,
+				 bool *inf, char **text)
+{
+	if (d->kind == PARTITION_RANGE_DATUM_MINVALUE || d->kind == PARTITION_RANGE_DATUM_MAXVALUE)
+	{
+		bool		min = d->kind == PARTITION_RANGE_DATUM_MINVALUE;
+
+		*inf = true;
+		*value = min ? PG_INT64_MIN : PG_INT64_MAX;
+		*text = min ? "MINVALUE" : "MAXVALUE";
+		return;
+	}
+	*value = part_const_value(d->value, typid, inf);
+	*text = OidOutputFunctionCall(outfn, castNode(Const, d->value)->constvalue);
+}
+
 static int
 part_child_cmp(const void *a, const void *b)
 {
@@ -674,34 +717,13 @@ part_load_layout(Oid parent, PartLayout *lay)
 		spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
 		ReleaseSysCache(tuple);
 		if (spec->is_default)
-		{
 			c->is_default = true;
-			n++;
-			continue;
-		}
 		else
 		{
-			PartitionRangeDatum *lo = linitial_node(PartitionRangeDatum, spec->lowerdatums);
-			PartitionRangeDatum *hi = linitial_node(PartitionRangeDatum, spec->upperdatums);
-
-			if (lo->kind == PARTITION_RANGE_DATUM_MINVALUE)
-				c->lo_inf = true, c->lo = PG_INT64_MIN, c->lo_text = "MINVALUE";
-			else if (lo->kind == PARTITION_RANGE_DATUM_MAXVALUE)
-				c->lo = PG_INT64_MAX, c->lo_text = "MAXVALUE";
-			else
-			{
-				c->lo = part_const_value(lo->value, lay->typid, &c->lo_inf);
-				c->lo_text = OidOutputFunctionCall(out, castNode(Const, lo->value)->constvalue);
-			}
-			if (hi->kind == PARTITION_RANGE_DATUM_MAXVALUE)
-				c->hi_inf = true, c->hi = PG_INT64_MAX, c->hi_text = "MAXVALUE";
-			else if (hi->kind == PARTITION_RANGE_DATUM_MINVALUE)
-				c->hi = PG_INT64_MIN, c->hi_text = "MINVALUE";
-			else
-			{
-				c->hi = part_const_value(hi->value, lay->typid, &c->hi_inf);
-				c->hi_text = OidOutputFunctionCall(out, castNode(Const, hi->value)->constvalue);
-			}
+			part_range_datum(linitial_node(PartitionRangeDatum, spec->lowerdatums),
+							 lay->typid, out, &c->lo, &c->lo_inf, &c->lo_text);
+			part_range_datum(linitial_node(PartitionRangeDatum, spec->upperdatums),
+							 lay->typid, out, &c->hi, &c->hi_inf, &c->hi_text);
 		}
 		n++;
 	}
@@ -1447,7 +1469,6 @@ part_maintain_set_safely(PartRun *run, PartSet *set)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	int			level = part_push_settings(set->time_zone);
 
 	run->actions = NIL;
 	run->last_error = NULL;
@@ -1457,7 +1478,10 @@ part_maintain_set_safely(PartRun *run, PartSet *set)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
+		int			level = part_push_settings(set->time_zone);
+
 		part_maintain_set(run, set);
+		AtEOXact_GUC(true, level);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -1495,7 +1519,6 @@ part_maintain_set_safely(PartRun *run, PartSet *set)
 						 "WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 						 3, types, values, nulls, false);
 	}
-	AtEOXact_GUC(true, level);
 	part_flush_actions(run);
 }
 
@@ -1604,6 +1627,8 @@ clinical_create_time_partitions(PG_FUNCTION_ARGS)
 	part_require_owner(parent);
 
 	tzname = pstrdup(pg_get_timezone_name(session_timezone));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	level = part_push_settings(tzname);
 
 	part_load_layout(parent, &lay);
@@ -1668,9 +1693,6 @@ clinical_create_time_partitions(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("archive_schema is only used with retention mode 'archive'")));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 
 	if (part_load_sets(parent) != NIL)
 		ereport(ERROR,
@@ -1759,8 +1781,7 @@ clinical_create_time_partitions(PG_FUNCTION_ARGS)
 		created++;
 	}
 
-	SPI_finish();
-	AtEOXact_GUC(true, level);
+	part_spi_end(level);
 	PG_RETURN_INT32(created);
 }
 
@@ -1778,6 +1799,7 @@ clinical_run_maintenance(PG_FUNCTION_ARGS)
 	PartRun		run;
 	List	   *sets;
 	ListCell   *lc;
+	int			level;
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&run, 0, sizeof(run));
@@ -1787,12 +1809,11 @@ clinical_run_maintenance(PG_FUNCTION_ARGS)
 	run.tupdesc = rsinfo->setDesc;
 	run.tuple_owner = CurrentResourceOwner;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	level = part_spi_begin(0);
 	sets = part_sets_for(parent);
 	foreach(lc, sets)
 		part_maintain_set_safely(&run, lfirst(lc));
-	SPI_finish();
+	part_spi_end(level);
 	return (Datum) 0;
 }
 
@@ -1816,6 +1837,7 @@ clinical_run_maintenance_proc(PG_FUNCTION_ARGS)
 	List	   *sets;
 	ListCell   *lc;
 	PartRun		run;
+	int			level;
 
 	cxt = AllocSetContextCreate(PortalContext, "clinical maintenance", ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(cxt);
@@ -1826,11 +1848,15 @@ clinical_run_maintenance_proc(PG_FUNCTION_ARGS)
 
 	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	level = part_push_settings(NULL);
 	sets = part_sets_for(parent);
+	AtEOXact_GUC(true, level);
 	MemoryContextSwitchTo(cxt);
 	foreach(lc, sets)
 	{
+		level = part_push_settings(NULL);
 		part_maintain_set_safely(&run, lfirst(lc));
+		AtEOXact_GUC(true, level);
 		MemoryContextSwitchTo(cxt);
 		if (nonatomic)
 		{
@@ -1848,14 +1874,15 @@ clinical_run_maintenance_proc(PG_FUNCTION_ARGS)
 static void
 part_set_hold(Oid parent, Oid partition, bool hold, const char *reason)
 {
+	int			level;
+
 	if (hold && (reason == NULL || reason[0] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a legal hold needs a reason"),
 				 errhint("Name the matter, e.g. the case or request the hold is for.")));
 	part_require_owner(parent);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	level = part_spi_begin(0);
 	if (part_load_sets(parent) == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1909,7 +1936,7 @@ part_set_hold(Oid parent, Oid partition, bool hold, const char *reason)
 							 "AND parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 							 2, types, values, NULL, false);
 	}
-	SPI_finish();
+	part_spi_end(level);
 	ereport(LOG,
 			(errmsg("clinical: legal hold %s on %s%s%s%s%s", hold ? "placed" : "released",
 					get_rel_name(parent), OidIsValid(partition) ? " partition " : "",
@@ -1998,24 +2025,88 @@ clinical_partition_bounds(PG_FUNCTION_ARGS)
  */
 
 static TimestampTz part_worker_last_run = 0;
+static MemoryContext part_worker_cxt = NULL;
+
+/* Copy a set into the worker's own memory (it outlives the transaction). */
+static PartSet *
+part_copy_set(PartSet *from)
+{
+	PartSet    *s = palloc(sizeof(PartSet));
+
+	memcpy(s, from, sizeof(PartSet));
+	s->control_column = pstrdup(from->control_column);
+	s->mode = pstrdup(from->mode);
+	s->archive_schema = from->archive_schema ? pstrdup(from->archive_schema) : NULL;
+	s->hold_reason = from->hold_reason ? pstrdup(from->hold_reason) : NULL;
+	s->time_zone = from->time_zone ? pstrdup(from->time_zone) : NULL;
+	return s;
+}
+
+/*
+ * One scheduled run: read the sets, then maintain each in its own
+ * transaction, so that its locks are released before the next set.
+ */
+static void
+part_worker_maintain(void)
+{
+	List	   *sets = NIL;
+	ListCell   *lc;
+	PartRun		run;
+	int			level;
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "clinical: partition maintenance");
+	/* an older install script may lack the table */
+	installed = OidIsValid(get_namespace_oid("clinical", true)) &&
+		OidIsValid(get_relname_relid("partition_config", get_namespace_oid("clinical", true)));
+	if (installed)
+	{
+		level = part_spi_begin(0);
+		memset(&run, 0, sizeof(run));
+		run.now = part_now();
+		foreach(lc, part_load_sets(InvalidOid))
+		{
+			MemoryContext old = MemoryContextSwitchTo(part_worker_cxt);
+
+			sets = lappend(sets, part_copy_set(lfirst(lc)));
+			MemoryContextSwitchTo(old);
+		}
+		part_spi_end(level);
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	foreach(lc, sets)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		level = part_spi_begin(0);
+		part_maintain_set_safely(&run, lfirst(lc));
+		part_spi_end(level);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		CHECK_FOR_INTERRUPTS();
+	}
+}
 
 /*
  * The worker's task: every clinical.maintenance_interval (and as soon as
- * the worker starts) maintain every registered set, each in its own
- * transaction. Returns the milliseconds until the next run is due.
+ * the worker starts) maintain every registered set. An error is logged and
+ * waits for the next run rather than ending the worker. Returns the
+ * milliseconds until the next run is due.
  */
 long
 part_worker_run(TimestampTz now)
 {
-	MemoryContext cxt;
-	MemoryContext oldcxt;
-	List	   *sets;
-	ListCell   *lc;
-	PartRun		run;
-	long		interval_ms = (long) clinical_maintenance_interval * 1000L;
+	long		interval_ms;
 
 	if (clinical_maintenance_interval <= 0)
 		return 0;
+	interval_ms = (long) clinical_maintenance_interval * 1000L;
 	if (part_worker_last_run != 0 &&
 		!TimestampDifferenceExceeds(part_worker_last_run, now, (int) Min(interval_ms, INT_MAX)))
 	{
@@ -2025,58 +2116,23 @@ part_worker_run(TimestampTz now)
 	}
 	part_worker_last_run = now;
 
-	cxt = AllocSetContextCreate(TopMemoryContext, "clinical partition maintenance",
-								ALLOCSET_DEFAULT_SIZES);
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "clinical: partition maintenance");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	oldcxt = MemoryContextSwitchTo(cxt);
-	memset(&run, 0, sizeof(run));
-	run.now = part_now();
-	MemoryContextSwitchTo(oldcxt);
+	if (part_worker_cxt == NULL)
+		part_worker_cxt = AllocSetContextCreate(TopMemoryContext,
+												"clinical partition maintenance",
+												ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
 	{
-		List	   *loaded = part_load_sets(InvalidOid);
-
-		MemoryContextSwitchTo(cxt);
-		sets = NIL;
-		foreach(lc, loaded)
-		{
-			PartSet    *s = palloc(sizeof(PartSet));
-
-			memcpy(s, lfirst(lc), sizeof(PartSet));
-			s->control_column = pstrdup(s->control_column);
-			s->mode = pstrdup(s->mode);
-			s->archive_schema = s->archive_schema ? pstrdup(s->archive_schema) : NULL;
-			s->hold_reason = s->hold_reason ? pstrdup(s->hold_reason) : NULL;
-			s->time_zone = s->time_zone ? pstrdup(s->time_zone) : NULL;
-			sets = lappend(sets, s);
-		}
-		MemoryContextSwitchTo(oldcxt);
+		part_worker_maintain();
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-
-	foreach(lc, sets)
+	PG_CATCH();
 	{
-		PartSet    *s = lfirst(lc);
-
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		part_maintain_set_safely(&run, s);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(TopMemoryContext);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
 	}
+	PG_END_TRY();
+	MemoryContextReset(part_worker_cxt);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	MemoryContextDelete(cxt);
-	return interval_ms;
+	return (long) clinical_maintenance_interval * 1000L;
 }
