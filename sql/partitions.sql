@@ -1,6 +1,6 @@
 -- pg_regress suite of partition maintenance. Deterministic: the clock is
 -- clinical.maintenance_now, and the session time zone is UTC.
-CREATE EXTENSION IF NOT EXISTS clinical;
+CREATE EXTENSION clinical;
 SET timezone = 'UTC';
 SET clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -128,3 +128,7 @@ SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS t(oid) JOIN pg_clas
  WHERE e.extname = 'clinical' AND c.relname LIKE 'partition%' ORDER BY 1;
 
 RESET clinical.maintenance_now;
+DROP TABLE api_log, visits, wk, dy, yr, ny, clash, clash_p20260401,
+  a_table_name_that_is_exactly_fifty_five_characters_long, plain, listed, bad;
+DROP SCHEMA archive CASCADE;
+DROP EXTENSION clinical;

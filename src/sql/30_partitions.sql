@@ -4,6 +4,8 @@
 -- are kept by pg_dump; everyone may read them, only the functions below
 -- write them, for the owner of the partitioned table.
 
+\echo Use "CREATE EXTENSION clinical" to load this file. \quit
+
 CREATE TABLE @extschema@.partition_config (
     parent              regclass PRIMARY KEY,
     control_column      name NOT NULL,
@@ -145,3 +147,46 @@ COMMENT ON VIEW @extschema@.partition_status IS
 'One row per partition set: interval, premake, retention, number of partitions, oldest and newest partition, next boundary, rows in the default partition (estimate), legal holds, last maintenance run and error';
 
 GRANT SELECT ON @extschema@.partition_status TO PUBLIC;
+
+-- Housekeeping on DROP: a held partition (or a table holding one) cannot be
+-- dropped by anyone, and a dropped partition set leaves no configuration.
+CREATE FUNCTION @extschema@.partition_drop_guard()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    held text;
+BEGIN
+    -- during DROP EXTENSION the tables themselves are gone
+    IF pg_catalog.to_regclass('@extschema@.partition_hold') IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.string_agg(d.object_identity, ', ') INTO held
+      FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+      JOIN @extschema@.partition_hold AS h ON h.partition OPERATOR(pg_catalog.=) d.objid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.objsubid OPERATOR(pg_catalog.=) 0;
+    IF held IS NOT NULL THEN
+        RAISE EXCEPTION 'partition % is under legal hold', held
+              USING ERRCODE = '55006',
+                    HINT = 'Release the hold with clinical.set_legal_hold() first.';
+    END IF;
+    DELETE FROM @extschema@.partition_config AS c
+     USING pg_catalog.pg_event_trigger_dropped_objects() AS d
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.objsubid OPERATOR(pg_catalog.=) 0
+       AND c.parent OPERATOR(pg_catalog.=) d.objid;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.partition_drop_guard() IS
+'sql_drop event trigger function: refuses to drop a partition under legal hold, and forgets the configuration of a dropped partition set';
+
+REVOKE ALL ON FUNCTION @extschema@.partition_drop_guard() FROM PUBLIC;
+
+CREATE EVENT TRIGGER clinical_partition_drop ON sql_drop
+    EXECUTE FUNCTION @extschema@.partition_drop_guard();
+
+COMMENT ON EVENT TRIGGER clinical_partition_drop IS
+'Keeps legal holds and partition_config consistent with DROP TABLE';

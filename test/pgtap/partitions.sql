@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(71);
+SELECT plan(73);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -159,6 +159,15 @@ SELECT throws_ok($$SELECT * FROM clinical.run_maintenance('tap_log')$$, '42501',
 SELECT throws_ok($$SELECT clinical.set_legal_hold('tap_log', false, NULL)$$, '42501', NULL, 'a non-owner cannot release a hold');
 SELECT is((SELECT count(*)::int FROM clinical.run_maintenance()), 0, 'run_maintenance() skips sets the caller does not own');
 RESET ROLE;
+
+-- DROP TABLE: a held partition cannot be dropped by hand; a dropped set is forgotten
+SELECT throws_ok($$DROP TABLE tap_log_p20260301$$, '55006', NULL, 'a partition under legal hold cannot be dropped by hand');
+CREATE TABLE tap_gone (at date NOT NULL) PARTITION BY RANGE (at);
+SELECT clinical.create_time_partitions('tap_gone', 'at', '1 month', 1);
+CREATE TEMP TABLE tap_sets AS SELECT count(*)::int AS n FROM clinical.partition_config;
+DROP TABLE tap_gone;
+SELECT is((SELECT count(*)::int FROM clinical.partition_config), (SELECT n - 1 FROM tap_sets),
+          'dropping a partitioned table removes its configuration');
 
 -- the audit log: minimum retention, and no retention while any hold applies
 CREATE TABLE clinical.audit_log (id bigint, at timestamptz NOT NULL) PARTITION BY RANGE (at);
