@@ -1148,7 +1148,8 @@ part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
 
 		if (edata == NULL)
 			break;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && QueryCancelPending)
+		/* a cancel or statement_timeout stops the run, not just the step */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 		{
@@ -1496,7 +1497,7 @@ part_maintain_set_safely(PartRun *run, PartSet *set)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && QueryCancelPending)
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
 		run->actions = NIL;
 		part_action(run, set->parent, "error", NULL, edata->message);
