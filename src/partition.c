@@ -12,8 +12,9 @@
  *	  lock is not granted; a step that still cannot get its lock is skipped
  *	  and reported, and a failing step or set never stops the others. New
  *	  partitions are created as plain tables and then attached (SHARE UPDATE
- *	  EXCLUSIVE on the parent, so writers keep going), after the rows of
- *	  their range have been moved out of the default partition in batches.
+ *	  EXCLUSIVE on the parent, so writers keep going, unless a default
+ *	  partition exists: then writers wait while the rows of the new range
+ *	  are moved out of the default in batches and the table is attached).
  *	  DDL runs as the owner of the partitioned table, so partitions belong
  *	  to it whoever runs maintenance (a DBA, cron or the background worker).
  *
@@ -1261,7 +1262,7 @@ part_load_sets(Oid parent)
 	return sets;
 }
 
-/* Partition holds of a set: a list of PartAction-like (relid, reason). */
+/* A legal hold on one partition, from clinical.partition_hold. */
 typedef struct PartHold
 {
 	Oid			relid;
@@ -1307,7 +1308,11 @@ part_find_hold(List *holds, Oid relid)
 	return NULL;
 }
 
-/* Partition numbers to create: from the newest partition (or from) up to now + premake. */
+/*
+ * Partition numbers to create: up to the one holding now + premake, from the
+ * one holding now, or from just after the newest partition if the set fell
+ * behind (so a gap left while maintenance was off is filled).
+ */
 static void
 part_create_range(PartLayout *lay, PartSet *set, TimestampTz now, int64 *from, int64 *to)
 {
