@@ -224,6 +224,7 @@ _PG_init(void)
 	audit_define_gucs();
 	summ_define_gucs();
 	inval_define_gucs();
+	part_define_gucs();
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = clinical_emit_log;

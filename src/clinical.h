@@ -106,6 +106,11 @@ extern void inval_define_gucs(void);
 extern void inval_worker_register(void);
 extern PGDLLEXPORT void clinical_inval_worker_main(Datum main_arg);
 
+/* partition.c */
+extern void part_define_gucs(void);
+extern long part_worker_run(TimestampTz now);
+extern void part_record_retention(Oid parent, const char *partition, const char *action);
+
 /* summary.c */
 extern void summ_define_gucs(void);
 

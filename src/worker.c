@@ -90,6 +90,7 @@ typedef struct WorkerTask
 } WorkerTask;
 
 static const WorkerTask worker_tasks[] = {
+	{"partition maintenance", part_worker_run},
 	{"audit seal", audit_worker_run},
 	{NULL, NULL}
 };

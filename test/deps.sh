@@ -17,6 +17,7 @@ PKGS=(
   redis-tools
   postgresql-15-pgtap
   libtap-parser-sourcehandler-pgtap-perl
+  postgresql-15-partman
   procps
   openssl
   iproute2
