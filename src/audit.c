@@ -1189,6 +1189,26 @@ clinical_audit_event(PG_FUNCTION_ARGS)
 								name, op, values, nulls));
 }
 
+/*
+ * Record an audit event from C (partition retention): operation, the table
+ * it concerns, and a jsonb detail (or NULL). Exported for partition.c.
+ */
+void
+audit_record_event(const char *operation, Oid table_oid, const char *table_name,
+				   Datum detail)
+{
+	Datum		values[AL_NCOLS];
+	bool		nulls[AL_NCOLS];
+
+	memset(nulls, true, sizeof(nulls));
+	if (detail != (Datum) 0)
+	{
+		values[AL_NEW_ROW] = detail;
+		nulls[AL_NEW_ROW] = false;
+	}
+	(void) audit_write(table_oid, table_name, operation, values, nulls);
+}
+
 PG_FUNCTION_INFO_V1(clinical_audit_guard);
 
 /*
@@ -1348,9 +1368,10 @@ audit_put64(unsigned char *buf, int64 v)
 static void
 audit_seal_mac(int key_version, const unsigned char *prev, int64 seal_id,
 			   TimestampTz sealed_at, int64 xid_from, int64 xid_to,
-			   int64 nrows, const unsigned char *rows_digest, unsigned char *mac)
+			   int64 nrows, TimestampTz min_t, TimestampTz max_t,
+			   const unsigned char *rows_digest, unsigned char *mac)
 {
-	unsigned char buf[16 + AUDIT_HASH_LEN + 5 * 8 + AUDIT_HASH_LEN];
+	unsigned char buf[16 + AUDIT_HASH_LEN + 7 * 8 + AUDIT_HASH_LEN];
 	unsigned char *p = buf;
 
 	memcpy(p, "clinical seal v1", 16);
@@ -1369,6 +1390,10 @@ audit_seal_mac(int key_version, const unsigned char *prev, int64 seal_id,
 	audit_put64(p, xid_to);
 	p += 8;
 	audit_put64(p, nrows);
+	p += 8;
+	audit_put64(p, min_t);
+	p += 8;
+	audit_put64(p, max_t);
 	p += 8;
 	memcpy(p, rows_digest, AUDIT_HASH_LEN);
 	p += AUDIT_HASH_LEN;
@@ -1437,6 +1462,8 @@ clinical_audit_seal(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			key_version = 0;
 	TimestampTz sealed_at;
+	TimestampTz min_t = 0;
+	TimestampTz max_t = 0;
 	int			rc;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1480,7 +1507,7 @@ clinical_audit_seal(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
-	plan = SPI_prepare("SELECT change_id, row_hash FROM clinical.audit_log "
+	plan = SPI_prepare("SELECT change_id, row_hash, xact_time FROM clinical.audit_log "
 					   "WHERE txid >= $1 AND txid < $2 ORDER BY change_id",
 					   2, argtypes);
 	if (plan == NULL)
@@ -1502,7 +1529,12 @@ clinical_audit_seal(PG_FUNCTION_ARGS)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			int64		id = audit_getint64(tup, SPI_tuptable->tupdesc, 1, &isnull);
 			bytea	   *h = audit_getbytea(tup, SPI_tuptable->tupdesc, 2, &isnull);
+			TimestampTz t = DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 
+			if (nrows == 0 || t < min_t)
+				min_t = t;
+			if (nrows == 0 || t > max_t)
+				max_t = t;
 			if (nrows == 0)
 				first = id;
 			last = id;
@@ -1534,13 +1566,13 @@ clinical_audit_seal(PG_FUNCTION_ARGS)
 	}
 	sealed_at = GetCurrentTimestamp();
 	audit_seal_mac(key_version, have_prev ? prev : NULL, seal_id, sealed_at,
-				   xid_from, xid_to, nrows, rows_digest, mac);
+				   xid_from, xid_to, nrows, min_t, max_t, rows_digest, mac);
 
 	{
-		Oid			types[11] = {INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, BYTEAOID, INT4OID, BYTEAOID, BYTEAOID};
-		Datum		vals[11];
-		char		n[12] = "           ";
+		Oid			types[13] = {INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, BYTEAOID, INT4OID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		vals[13];
+		char		n[14] = "             ";
 
 		vals[0] = Int64GetDatum(seal_id);
 		vals[1] = TimestampTzGetDatum(sealed_at);
@@ -1557,10 +1589,13 @@ clinical_audit_seal(PG_FUNCTION_ARGS)
 		if (!have_prev)
 			n[9] = 'n';
 		vals[10] = PointerGetDatum(audit_bytea(mac, AUDIT_HASH_LEN));
+		vals[11] = TimestampTzGetDatum(min_t);
+		vals[12] = TimestampTzGetDatum(max_t);
 		rc = SPI_execute_with_args("INSERT INTO clinical.audit_seal (seal_id, sealed_at, xid_from, xid_to, "
 								   "first_change_id, last_change_id, row_count, rows_digest, key_version, "
-								   "prev_mac, seal_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-								   11, types, vals, n, false, 0);
+								   "prev_mac, seal_mac, min_xact_time, max_xact_time) "
+								   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+								   13, types, vals, n, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "inserting the seal failed: %s", SPI_result_code_string(rc));
 	}
@@ -1581,6 +1616,7 @@ typedef struct AuditSeal
 	int64		xid_to;
 	int64		nrows;
 	unsigned char rows_digest[AUDIT_HASH_LEN];
+	TimestampTz min_t;			/* oldest xact_time of its rows */
 	SHA256_CTX	ctx;			/* recomputed */
 	int64		seen;
 } AuditSeal;
@@ -1689,7 +1725,7 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	rc = SPI_execute_with_args("SELECT seal_id, sealed_at, xid_from, xid_to, row_count, rows_digest, "
 							   "key_version, prev_mac, seal_mac, "
-							   "$1 IS NULL OR sealed_at >= $1 AS in_scope "
+							   "$1 IS NULL OR sealed_at >= $1 AS in_scope, min_xact_time, max_xact_time "
 							   "FROM clinical.audit_seal ORDER BY seal_id",
 							   1, argtypes, args, PG_ARGISNULL(0) ? "n" : " ", true, 0);
 	if (rc != SPI_OK_SELECT)
@@ -1714,6 +1750,8 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 		bool		prev_null;
 		bytea	   *mac = audit_getbytea(tup, d, 9, &isnull);
 		bool		in_scope = DatumGetBool(SPI_getbinval(tup, d, 10, &isnull));
+		TimestampTz min_t = DatumGetTimestampTz(SPI_getbinval(tup, d, 11, &isnull));
+		TimestampTz max_t = DatumGetTimestampTz(SPI_getbinval(tup, d, 12, &isnull));
 		unsigned char calc[AUDIT_HASH_LEN];
 		bool		mac_ok = true;
 
@@ -1760,7 +1798,7 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 			if (mac_ok)
 			{
 				audit_seal_mac(key_version, prev_null ? NULL : (unsigned char *) VARDATA_ANY(prev),
-							   seal_id, sealed_at, xid_from, xid_to, nrows,
+							   seal_id, sealed_at, xid_from, xid_to, nrows, min_t, max_t,
 							   (unsigned char *) VARDATA_ANY(digest), calc);
 				if (memcmp(calc, VARDATA_ANY(mac), AUDIT_HASH_LEN) != 0)
 					audit_problem(ts, rdesc, "seal", 0, seal_id,
@@ -1773,6 +1811,7 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 			seals[nseals].xid_from = xid_from;
 			seals[nseals].xid_to = xid_to;
 			seals[nseals].nrows = nrows;
+			seals[nseals].min_t = min_t;
 			if (digest && VARSIZE_ANY_EXHDR(digest) == AUDIT_HASH_LEN)
 				memcpy(seals[nseals].rows_digest, VARDATA_ANY(digest), AUDIT_HASH_LEN);
 			SHA256_Init(&seals[nseals].ctx);
@@ -1867,11 +1906,49 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 
+	/*
+	 * Partition retention removes whole months of old rows: a seal with rows
+	 * older than the oldest partition still attached cannot be checked row
+	 * by row. That is expected when the removal is recorded in the trail as
+	 * a retention event; otherwise it is a problem.
+	 */
+	rc = SPI_execute("SELECT (SELECT min(b[1]::timestamptz) FROM pg_catalog.pg_inherits AS i "
+					 "         JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid, "
+					 "         pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), "
+					 "                                 'FROM \\(''([^'']+)''\\)') AS b "
+					 "        WHERE i.inhparent = 'clinical.audit_log'::pg_catalog.regclass), "
+					 "       EXISTS (SELECT 1 FROM clinical.audit_log "
+					 "                WHERE operation IN ('PARTITION_DROP', 'PARTITION_DETACH', 'PARTITION_ARCHIVE') "
+					 "                  AND table_oid = 'clinical.audit_log'::pg_catalog.regclass)",
+					 true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the audit log's partitions failed");
+	{
+		bool		lo_null;
+		TimestampTz kept_from = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+																  SPI_tuptable->tupdesc, 1, &lo_null));
+		bool		retention = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2, &isnull));
+
+		for (i = 0; i < (uint64) nseals; i++)
+		{
+			if (lo_null || seals[i].min_t >= kept_from)
+				continue;
+			if (retention)
+				seals[i].nrows = -1;	/* removed by retention: not checked */
+			else
+				audit_problem(ts, rdesc, "seal", 0, seals[i].seal_id,
+							  "rows under this seal lie before the oldest partition of the log, and no partition retention was recorded (a partition was removed by hand)");
+		}
+	}
+
 	for (i = 0; i < (uint64) nseals; i++)
 	{
 		unsigned char calc[AUDIT_HASH_LEN];
 
 		SHA256_Final(calc, &seals[i].ctx);
+		if (seals[i].nrows < 0)
+			continue;
 		if (seals[i].seen != seals[i].nrows)
 		{
 			snprintf(detail, sizeof(detail),

@@ -92,6 +92,8 @@ extern bool clinical_hmac_has_version(int key_version);
 /* audit.c */
 extern void audit_define_gucs(void);
 extern long audit_worker_run(TimestampTz now);
+extern void audit_record_event(const char *operation, Oid table_oid,
+							   const char *table_name, Datum detail);
 
 /* redis.c */
 struct redisReply;

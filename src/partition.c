@@ -49,6 +49,7 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -798,15 +799,47 @@ part_index_of_value(PartLayout *lay, int64 v)
 
 /*
  * Every retention action (drop, detach, archive) that was carried out goes
- * through here. The audit part hooks in here to record the removal of a
- * partition in the audit trail; until then it is logged.
+ * through here: it is recorded in the audit trail (operation
+ * PARTITION_DROP, PARTITION_DETACH or PARTITION_ARCHIVE on the parent) and
+ * in the server log.
  */
 void
 part_record_retention(Oid parent, const char *partition, const char *action)
 {
+	char	   *qparent = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+													 get_rel_name(parent));
+	char	   *op = psprintf("PARTITION_%s", action);
+	char	   *p;
+	JsonbParseState *st = NULL;
+	JsonbValue	k,
+				v;
+	JsonbValue *res;
+
+	for (p = op; *p; p++)
+		*p = pg_toupper((unsigned char) *p);
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "partition";
+	k.val.string.len = strlen("partition");
+	pushJsonbValue(&st, WJB_KEY, &k);
+	v.type = jbvString;
+	v.val.string.val = (char *) partition;
+	v.val.string.len = strlen(partition);
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	k.val.string.val = "action";
+	k.val.string.len = strlen("action");
+	pushJsonbValue(&st, WJB_KEY, &k);
+	v.val.string.val = (char *) action;
+	v.val.string.len = strlen(action);
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+
+	/* the retention of every set is part of the audit trail */
+	audit_record_event(op, parent, qparent, JsonbPGetDatum(JsonbValueToJsonb(res)));
 	ereport(LOG,
 			(errmsg("clinical: partition maintenance: %s partition \"%s\" of \"%s\"",
-					action, partition, get_rel_name(parent))));
+					action, partition, qparent)));
 }
 
 /* ---------------------------------------------------------------------
@@ -1067,6 +1100,18 @@ part_exec_step(PartLayout *lay, PartStep *step)
 			elog(ERROR, "could not run \"%s\"", sql);
 	}
 	part_unbecome(&save);
+
+	/* a new partition of the audit log gets its indexes and TRUNCATE guard */
+	if (step->kind == PART_STEP_CREATE && part_is_audit_log(lay->parent))
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1];
+
+		args[0] = CStringGetTextDatum(step->qname);
+		if (SPI_execute_with_args("SELECT clinical._audit_prepare_partition($1::regclass)",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not prepare audit log partition %s", step->qname);
+	}
 	return moved;
 }
 

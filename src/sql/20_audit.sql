@@ -56,6 +56,8 @@ CREATE TABLE @extschema@.audit_seal (
     first_change_id  bigint      NOT NULL,
     last_change_id   bigint      NOT NULL,
     row_count        bigint      NOT NULL,
+    min_xact_time    timestamptz NOT NULL,
+    max_xact_time    timestamptz NOT NULL,
     rows_digest      bytea       NOT NULL,
     key_version      integer,
     prev_mac         bytea,
@@ -65,7 +67,7 @@ CREATE TABLE @extschema@.audit_seal (
 ALTER SEQUENCE @extschema@.audit_seal_seal_id_seq OWNED BY @extschema@.audit_seal.seal_id;
 
 COMMENT ON TABLE @extschema@.audit_seal IS
-'Chain of seals over the audit log: each covers the change rows of the transactions in [xid_from, xid_to), hashes them in id order (rows_digest) and chains to the previous seal (seal_mac = HMAC under the keyring''s key_version, or SHA-256 without a keyring)';
+'Chain of seals over the audit log: each covers the change rows of the transactions in [xid_from, xid_to), whose xact_time lies in [min_xact_time, max_xact_time], hashes them in id order (rows_digest) and chains to the previous seal (seal_mac = HMAC under the keyring''s key_version, or SHA-256 without a keyring)';
 COMMENT ON SEQUENCE @extschema@.audit_seal_seal_id_seq IS
 'Seal ids of clinical.audit_seal';
 
@@ -262,6 +264,19 @@ BEGIN
                               name, lo, hi);
     part := pg_catalog.format('@extschema@.%I', name)::regclass;
     PERFORM @extschema@._audit_prepare_partition(part);
+    -- the log is a partition set of the maintenance part: monthly in UTC,
+    -- premake 4, retention 7 years by detaching, no default partition.
+    -- Registered here, at the first write, not by the install script, so
+    -- that pg_dump keeps the row like any other (and a lengthened
+    -- retention survives a restore).
+    IF pg_catalog.to_regclass('@extschema@.partition_config') IS NOT NULL THEN
+        EXECUTE 'INSERT INTO @extschema@.partition_config
+                     (parent, control_column, partition_interval, premake, retention,
+                      retention_mode, default_partition, time_zone)
+                 VALUES (''@extschema@.audit_log'', ''xact_time'', interval ''1 month'', 4,
+                         interval ''7 years'', ''detach'', false, ''UTC'')
+                 ON CONFLICT (parent) DO NOTHING';
+    END IF;
 END
 $$;
 
