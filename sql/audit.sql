@@ -107,3 +107,4 @@ SELECT operation, table_name, new_row - 'command' AS detail
 SELECT count(*) AS audited FROM clinical.audited_tables;
 
 DROP TABLE patients;
+DROP EXTENSION clinical;

@@ -3,6 +3,8 @@
 -- the C trigger that writes it, the event triggers that record audit being
 -- switched off and DDL on audited tables, verification and redaction.
 
+\echo Use "CREATE EXTENSION clinical" to load this file. \quit
+
 -- clinical.audit_log: one row per audited change or audit event. The
 -- column list must agree with audit_log_columns in src/audit.c, which
 -- hashes the columns in this order (row_hash itself excluded).
