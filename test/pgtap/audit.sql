@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(59);
+SELECT plan(60);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -162,6 +162,13 @@ RESET ROLE;
 SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_visits'::regclass), 0, 'triggers gone');
 SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
               AND operation = 'AUDIT_DISABLE'), 1, 'disable_audit is recorded');
+
+-- dropping an audited table leaves a trace
+CREATE TABLE public.tap_dropped (id int PRIMARY KEY);
+SELECT clinical.enable_audit('public.tap_dropped');
+DROP TABLE public.tap_dropped;
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE operation = 'DROP TABLE'
+              AND table_name = 'public.tap_dropped'), 1, 'DROP TABLE of an audited table is recorded');
 
 SELECT * FROM finish();
 ROLLBACK;
