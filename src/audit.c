@@ -38,6 +38,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -428,6 +429,8 @@ audit_relcache_callback(Datum arg, Oid relid)
 }
 
 static void audit_xact_callback(XactEvent event, void *arg);
+static void audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg);
 
 /* Find (once per backend, again after a reset) the log, its owner and sequence. */
 static void
@@ -449,6 +452,7 @@ audit_lookup_log(void)
 	{
 		CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
 		RegisterXactCallback(audit_xact_callback, NULL);
+		RegisterSubXactCallback(audit_subxact_callback, NULL);
 		audit_callback_registered = true;
 	}
 	nsp = get_namespace_oid("clinical", false);
@@ -477,6 +481,7 @@ audit_lookup_log(void)
 typedef struct AuditSink
 {
 	bool		open;
+	SubTransactionId subid;		/* subtransaction that opened it */
 	Oid			partoid;
 	Relation	rel;
 	EState	   *estate;
@@ -524,6 +529,18 @@ audit_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * A rolled-back subtransaction that opened the sink may also have created
+ * the partition: close the sink then, so no reference outlives it.
+ */
+static void
+audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && audit_sink.open && audit_sink.subid >= mySubid)
+		audit_sink_close();
+}
+
 static void
 audit_sink_open(Oid partoid)
 {
@@ -569,6 +586,7 @@ audit_sink_open(Oid partoid)
 				 format_type_be(audit_log_columns[i].type));
 	}
 	audit_sink.partoid = partoid;
+	audit_sink.subid = GetCurrentSubTransactionId();
 	audit_sink.open = true;
 }
 
@@ -630,7 +648,8 @@ audit_ensure_partition(TimestampTz ts)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	args[0] = TimestampTzGetDatum(ts);
-	rc = SPI_execute_with_args("SELECT lo, hi, part::oid FROM clinical._audit_partition_for($1)",
+	/* every name qualified: this runs as the log's owner */
+	rc = SPI_execute_with_args("SELECT lo, hi, part::pg_catalog.oid FROM clinical._audit_partition_for($1)",
 							   1, argtypes, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "clinical._audit_partition_for failed: %s",
@@ -654,7 +673,7 @@ audit_ensure_partition(TimestampTz ts)
  */
 static int64
 audit_write(Oid table_oid, const char *table_name, const char *operation,
-			Datum *values, bool *nulls)
+			Datum *values, bool *nulls, bool outer_role)
 {
 	unsigned char digest[AUDIT_HASH_LEN];
 	Oid			save_userid;
@@ -666,7 +685,8 @@ audit_write(Oid table_oid, const char *table_name, const char *operation,
 	/* who and where, captured before switching to the log's owner */
 	values[AL_SESSION_USER] = CStringGetTextDatum(audit_role_name(0, GetSessionUserId()));
 	nulls[AL_SESSION_USER] = false;
-	values[AL_ROLE] = CStringGetTextDatum(audit_role_name(1, GetUserId()));
+	/* events come through SECURITY DEFINER functions: record who called them */
+	values[AL_ROLE] = CStringGetTextDatum(audit_role_name(1, outer_role ? GetOuterUserId() : GetUserId()));
 	nulls[AL_ROLE] = false;
 	values[AL_APP_USER] = audit_text_or_null(audit_app_user, &nulls[AL_APP_USER]);
 	values[AL_REASON] = audit_text_or_null(audit_change_reason, &nulls[AL_REASON]);
@@ -694,7 +714,8 @@ audit_write(Oid table_oid, const char *table_name, const char *operation,
 
 	/* the log's owner finds (or creates) the partition and draws the id */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(audit_log_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(audit_log_owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	audit_ensure_partition(DatumGetTimestampTz(values[AL_XACT_TIME]));
 	change_id = nextval_internal(audit_seq_oid, false);
 	SetUserIdAndSecContext(save_userid, save_sec);
@@ -913,10 +934,12 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 					audit_push_string(st, s, strlen(s));
 					return;
 				}
+				/* through the shortest exact text form, as to_jsonb does */
 				v.type = jbvNumeric;
-				v.val.numeric = DatumGetNumeric(c->basetype == FLOAT4OID ?
-												DirectFunctionCall1(float4_numeric, d) :
-												DirectFunctionCall1(float8_numeric, d));
+				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																	CStringGetDatum(OutputFunctionCall(&c->out, d)),
+																	ObjectIdGetDatum(InvalidOid),
+																	Int32GetDatum(-1)));
 				break;
 			}
 		case AV_NUMERIC:
@@ -1066,7 +1089,7 @@ clinical_audit_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
 	{
 		audit_require_reason(entry, "TRUNCATE");
-		audit_write(RelationGetRelid(rel), entry->table_name, "TRUNCATE", values, nulls);
+		audit_write(RelationGetRelid(rel), entry->table_name, "TRUNCATE", values, nulls, false);
 		return PointerGetDatum(NULL);
 	}
 
@@ -1149,7 +1172,7 @@ clinical_audit_trigger(PG_FUNCTION_ARGS)
 		nulls[AL_CHANGED_COLUMNS] = false;
 	}
 
-	audit_write(RelationGetRelid(rel), entry->table_name, op, values, nulls);
+	audit_write(RelationGetRelid(rel), entry->table_name, op, values, nulls, false);
 	return PointerGetDatum(NULL);
 }
 
@@ -1186,7 +1209,7 @@ clinical_audit_event(PG_FUNCTION_ARGS)
 		nulls[AL_NEW_ROW] = false;
 	}
 	PG_RETURN_INT64(audit_write(PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
-								name, op, values, nulls));
+								name, op, values, nulls, true));
 }
 
 /*
@@ -1206,7 +1229,7 @@ audit_record_event(const char *operation, Oid table_oid, const char *table_name,
 		values[AL_NEW_ROW] = detail;
 		nulls[AL_NEW_ROW] = false;
 	}
-	(void) audit_write(table_oid, table_name, operation, values, nulls);
+	(void) audit_write(table_oid, table_name, operation, values, nulls, true);
 }
 
 PG_FUNCTION_INFO_V1(clinical_audit_guard);
@@ -1276,52 +1299,85 @@ static bool audit_internal_ddl = false;
 PG_FUNCTION_INFO_V1(clinical_audit_internal_ddl);
 
 /*
- * clinical._audit_internal_ddl(target regclass, command text) RETURNS void
- * Runs "ALTER TABLE target <command>" for enable_audit, flagged so the DDL
- * event trigger does not record it as a change to the audited table. Only
- * ENABLE ALWAYS TRIGGER commands are accepted, so the flag cannot hide any
- * other change.
+ * clinical._audit_attach(target regclass, options text[]) RETURNS void
+ * For enable_audit: (re)creates the two audit triggers with the given
+ * options as arguments, enables them ALWAYS, and records one AUDIT_ENABLE
+ * event with the options. The DDL event trigger is told to stay quiet about
+ * these statements only; anyone else's change to an audit trigger is
+ * recorded. The caller must own the table (the statements run as the
+ * caller, so its privileges apply as well).
  */
 Datum
 clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	char	   *command = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ArrayType  *options = PG_GETARG_ARRAYTYPE_P(1);
+	char	   *nspname;
 	char	   *relname;
-	char	   *p;
+	char	   *qrel;
+	Datum	   *items;
+	bool	   *inulls;
+	int			nitems;
+	int			i;
+	StringInfoData args;
 	StringInfoData sql;
+	Datum		detail;
 
-	for (p = command; *p;)
+	relname = get_rel_name(relid);
+	nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Call clinical.enable_audit() with an existing table.")));
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", relname),
+				 errhint("Ask the table's owner or a superuser to call clinical.enable_audit().")));
+	qrel = quote_qualified_identifier(nspname, relname);
+
+	deconstruct_array(options, TEXTOID, -1, false, TYPALIGN_INT, &items, &inulls, &nitems);
+	initStringInfo(&args);
+	for (i = 0; i < nitems; i++)
 	{
-		static const char prefix[] = "ENABLE ALWAYS TRIGGER clinical_audit";
+		const char *opt;
 
-		if (strncmp(p, prefix, sizeof(prefix) - 1) != 0)
+		if (inulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("audit trigger options must not be null"),
+					 errhint("Call clinical.enable_audit().")));
+		opt = TextDatumGetCString(items[i]);
+		if (!(strcmp(opt, "r") == 0 ||
+			  ((opt[0] == 'x' || opt[0] == 'p') && opt[1] == ':' && opt[2] != '\0')))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("clinical._audit_internal_ddl only enables audit triggers"),
+					 errmsg("invalid audit trigger option \"%s\"", opt),
 					 errhint("Call clinical.enable_audit().")));
-		p += sizeof(prefix) - 1;
-		if (strncmp(p, "_truncate", 9) == 0)
-			p += 9;
-		if (strncmp(p, ", ", 2) == 0)
-			p += 2;
-		else if (*p != '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("clinical._audit_internal_ddl only enables audit triggers"),
-					 errhint("Call clinical.enable_audit().")));
+		appendStringInfo(&args, "%s%s", i ? ", " : "", quote_literal_cstr(opt));
 	}
-
-	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "ALTER TABLE %s %s", relname, command);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	audit_internal_ddl = true;
 	PG_TRY();
 	{
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE OR REPLACE TRIGGER clinical_audit AFTER INSERT OR UPDATE OR DELETE ON %s "
+						 "FOR EACH ROW EXECUTE FUNCTION clinical.audit_trigger(%s)", qrel, args.data);
+		SPI_execute(sql.data, false, 0);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE OR REPLACE TRIGGER clinical_audit_truncate AFTER TRUNCATE ON %s "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION clinical.audit_trigger(%s)", qrel, args.data);
+		SPI_execute(sql.data, false, 0);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_audit, "
+						 "ENABLE ALWAYS TRIGGER clinical_audit_truncate", qrel);
 		SPI_execute(sql.data, false, 0);
 	}
 	PG_FINALLY();
@@ -1330,6 +1386,12 @@ clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+
+	detail = DirectFunctionCall1(jsonb_in, CStringGetDatum(
+								 psprintf("{\"options\": %s}",
+										  TextDatumGetCString(DirectFunctionCall1(array_to_json,
+																				  PointerGetDatum(options))))));
+	audit_record_event("AUDIT_ENABLE", relid, qrel, detail);
 	PG_RETURN_VOID();
 }
 
@@ -1676,6 +1738,24 @@ audit_find_seal(AuditSeal *seals, int nseals, int64 txid)
 	return NULL;
 }
 
+/*
+ * The MAC of a redaction record: HMAC under key_version of the change id
+ * and the redacted row's hash (hex), so that only a holder of the key can
+ * make a redaction that verify accepts. Writes hex into out.
+ */
+static void
+audit_redaction_mac(int key_version, int64 change_id, const char *hash_hex, char *out)
+{
+	unsigned char buf[16 + 8 + 2 * AUDIT_HASH_LEN];
+	unsigned char mac[AUDIT_HASH_LEN];
+
+	memcpy(buf, "clinical redact1", 16);
+	audit_put64(buf + 16, change_id);
+	memcpy(buf + 24, hash_hex, 2 * AUDIT_HASH_LEN);
+	clinical_hmac(key_version, buf, sizeof(buf), mac);
+	audit_hex(mac, AUDIT_HASH_LEN, out);
+}
+
 PG_FUNCTION_INFO_V1(clinical_audit_verify);
 
 /*
@@ -1699,6 +1779,7 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 	HASHCTL		hctl;
 	int64		row_floor = 0;
 	bool		have_prev = false;
+	bool		seen_keyed = false;
 	unsigned char prev_mac[AUDIT_HASH_LEN];
 	int64		prev_xid_to = 0;
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
@@ -1779,6 +1860,12 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 				audit_problem(ts, rdesc, "seal", 0, seal_id, "the seal's digest or MAC is missing or malformed");
 				mac_ok = false;
 			}
+			else if (key_version == 0 && seen_keyed)
+			{
+				audit_problem(ts, rdesc, "seal", 0, seal_id,
+							  "the seal is not keyed although an earlier seal was (seals were rewritten without the key)");
+				mac_ok = false;
+			}
 			else if (key_version > 0 && !clinical_keyring_configured())
 			{
 				snprintf(detail, sizeof(detail),
@@ -1817,6 +1904,8 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 			SHA256_Init(&seals[nseals].ctx);
 			nseals++;
 		}
+		if (key_version > 0)
+			seen_keyed = true;
 		if (mac && VARSIZE_ANY_EXHDR(mac) == AUDIT_HASH_LEN)
 			memcpy(prev_mac, VARDATA_ANY(mac), AUDIT_HASH_LEN);
 		else
@@ -1835,7 +1924,8 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 	hctl.hcxt = CurrentMemoryContext;
 	redactions = hash_create("clinical audit redactions", 64, &hctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	rc = SPI_execute("SELECT (new_row->>'change_id')::bigint, new_row->>'redacted_hash' "
+	rc = SPI_execute("SELECT (new_row->>'change_id')::bigint, new_row->>'redacted_hash', "
+					 "new_row->>'redacted_mac', (new_row->>'key_version')::int "
 					 "FROM clinical.audit_log WHERE operation = 'REDACT' ORDER BY change_id",
 					 true, 0);
 	if (rc != SPI_OK_SELECT)
@@ -1846,8 +1936,27 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 		char	   *h = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		AuditRedaction *r;
 
-		if (isnull || h == NULL)
+		char	   *m = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		bool		vnull;
+		int			kv = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &vnull));
+
+		if (isnull || h == NULL || strlen(h) != 2 * AUDIT_HASH_LEN)
 			continue;
+
+		/*
+		 * With a keyring, a redaction counts only with a valid MAC: without
+		 * the key, a forged REDACT record cannot cover an edited row.
+		 */
+		if (clinical_keyring_configured())
+		{
+			char		expect[2 * AUDIT_HASH_LEN + 1];
+
+			if (m == NULL || vnull || kv <= 0 || !clinical_hmac_has_version(kv))
+				continue;
+			audit_redaction_mac(kv, id, h, expect);
+			if (strcmp(expect, m) != 0)
+				continue;
+		}
 		r = hash_search(redactions, &id, HASH_ENTER, NULL);
 		strlcpy(r->hash_hex, h, sizeof(r->hash_hex));
 	}
@@ -2079,12 +2188,25 @@ clinical_audit_redact(PG_FUNCTION_ARGS)
 	vals[2] = CStringGetTextDatum(why);
 	types[2] = TEXTOID;
 	{
-		Oid			t4[4] = {INT8OID, TEXTARRAYOID, TEXTOID, TEXTOID};
-		Datum		v4[4] = {vals[0], vals[1], vals[2], CStringGetTextDatum(hex)};
+		Oid			t6[6] = {INT8OID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+		Datum		v6[6] = {vals[0], vals[1], vals[2], CStringGetTextDatum(hex), (Datum) 0, (Datum) 0};
+		char		n6[7] = "    nn";
 
-		rc = SPI_execute_with_args("SELECT pg_catalog.jsonb_build_object('change_id', $1, 'columns', $2, "
-								   "'justification', $3, 'redacted_hash', $4)",
-								   4, t4, v4, NULL, true, 1);
+		if (clinical_keyring_configured())
+		{
+			char		mac[2 * AUDIT_HASH_LEN + 1];
+			unsigned char probe[AUDIT_HASH_LEN];
+			int			kv = clinical_hmac(0, "", 0, probe);
+
+			audit_redaction_mac(kv, change_id, hex, mac);
+			v6[4] = CStringGetTextDatum(mac);
+			v6[5] = Int32GetDatum(kv);
+			n6[4] = n6[5] = ' ';
+		}
+		rc = SPI_execute_with_args("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+								   "'change_id', $1, 'columns', $2, 'justification', $3, "
+								   "'redacted_hash', $4, 'redacted_mac', $5, 'key_version', $6))",
+								   6, t6, v6, n6, true, 1);
 	}
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "building the redaction record failed");
@@ -2096,7 +2218,7 @@ clinical_audit_redact(PG_FUNCTION_ARGS)
 	memset(ev_nulls, true, sizeof(ev_nulls));
 	ev_values[AL_NEW_ROW] = detail;
 	ev_nulls[AL_NEW_ROW] = false;
-	event_id = audit_write((Oid) table_oid, table_name, "REDACT", ev_values, ev_nulls);
+	event_id = audit_write((Oid) table_oid, table_name, "REDACT", ev_values, ev_nulls, true);
 	PG_RETURN_INT64(event_id);
 }
 
@@ -2126,6 +2248,8 @@ audit_worker_run(TimestampTz now)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* audit_seal needs READ COMMITTED, whatever default_transaction_isolation says */
+	XactIsoLevel = XACT_READ_COMMITTED;
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "clinical: audit seal");
 	PG_TRY();

@@ -163,13 +163,14 @@ COMMENT ON FUNCTION @extschema@.audit_redact(bigint, text[], text) IS
 
 REVOKE ALL ON FUNCTION @extschema@.audit_redact(bigint, text[], text) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@._audit_internal_ddl(target regclass, command text)
+CREATE FUNCTION @extschema@._audit_attach(target regclass, options text[])
 RETURNS void
 LANGUAGE c VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'clinical_audit_internal_ddl';
 
-COMMENT ON FUNCTION @extschema@._audit_internal_ddl(regclass, text) IS
-'Internal: runs ALTER TABLE target ENABLE ALWAYS TRIGGER for clinical.enable_audit without recording it as DDL on the audited table';
+COMMENT ON FUNCTION @extschema@._audit_attach(regclass, text[]) IS
+'Internal, for clinical.enable_audit: (re)creates the audit triggers of a table the caller owns with the given options, enables them ALWAYS and records one AUDIT_ENABLE event';
 
 CREATE FUNCTION @extschema@._audit_in_internal_ddl()
 RETURNS boolean
@@ -177,7 +178,7 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'clinical_audit_in_internal_ddl';
 
 COMMENT ON FUNCTION @extschema@._audit_in_internal_ddl() IS
-'Internal: true while clinical._audit_internal_ddl runs its ALTER TABLE';
+'Internal: true while clinical._audit_attach creates and enables audit triggers';
 
 -- the guard: UPDATE, DELETE and TRUNCATE of the log and the seals are refused
 
@@ -237,6 +238,8 @@ CREATE FUNCTION @extschema@._audit_partition_for(ts timestamptz, OUT lo timestam
 RETURNS record
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD' SET timezone = 'UTC' SET default_tablespace = ''
+SET default_table_access_method = 'heap'
 AS $$
 DECLARE
     name text;
@@ -378,7 +381,6 @@ AS $$
 DECLARE
     rel record;
     col text;
-    args text := '';
 BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'target must not be null'
@@ -430,25 +432,10 @@ BEGIN
         PERFORM @extschema@._audit_check_keyring();
     END IF;
 
-    FOREACH col IN ARRAY exclude_columns LOOP
-        args := args || ', ' || pg_catalog.quote_literal('x:' || col);
-    END LOOP;
-    FOREACH col IN ARRAY pseudonymize_columns LOOP
-        args := args || ', ' || pg_catalog.quote_literal('p:' || col);
-    END LOOP;
-    IF require_reason THEN
-        args := args || ', ''r''';
-    END IF;
-    args := pg_catalog.ltrim(args, ', ');
-
-    EXECUTE pg_catalog.format(
-        'CREATE OR REPLACE TRIGGER clinical_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
-        'FOR EACH ROW EXECUTE FUNCTION @extschema@.audit_trigger(%s)', target, args);
-    EXECUTE pg_catalog.format(
-        'CREATE OR REPLACE TRIGGER clinical_audit_truncate AFTER TRUNCATE ON %s '
-        'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.audit_trigger(%s)', target, args);
-    PERFORM @extschema@._audit_internal_ddl(target,
-        'ENABLE ALWAYS TRIGGER clinical_audit, ENABLE ALWAYS TRIGGER clinical_audit_truncate');
+    PERFORM @extschema@._audit_attach(target,
+        ARRAY(SELECT 'x:' || c FROM pg_catalog.unnest(exclude_columns) AS c)
+        || ARRAY(SELECT 'p:' || c FROM pg_catalog.unnest(pseudonymize_columns) AS c)
+        || CASE WHEN require_reason THEN ARRAY['r'] ELSE '{}'::text[] END);
 END
 $$;
 
@@ -496,17 +483,47 @@ DECLARE
 BEGIN
     FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
         IF cmd.classid = 'pg_catalog.pg_trigger'::regclass THEN
-            SELECT t.tgrelid, t.tgname, t.tgargs, t.tgfoid INTO trg
+            -- enable_audit's own statements are recorded by _audit_attach
+            IF @extschema@._audit_in_internal_ddl() THEN
+                CONTINUE;
+            END IF;
+            SELECT t.tgrelid, t.tgname, t.tgargs, t.tgfoid, t.tgenabled, t.tgtype,
+                   t.tgqual IS NOT NULL AS has_when INTO trg
               FROM pg_catalog.pg_trigger AS t WHERE t.oid = cmd.objid;
-            IF FOUND AND trg.tgfoid = '@extschema@.audit_trigger()'::regprocedure
-               AND trg.tgname = 'clinical_audit' THEN
-                PERFORM @extschema@._audit_event('AUDIT_ENABLE', trg.tgrelid, trg.tgrelid::regclass::text,
-                    pg_catalog.jsonb_build_object('options', @extschema@._audit_trigger_args(trg.tgargs)));
+            IF NOT FOUND THEN
+                CONTINUE;
+            END IF;
+            relname := trg.tgrelid::regclass::text;
+            IF trg.tgfoid = '@extschema@.audit_trigger()'::regprocedure THEN
+                IF cmd.command_tag = 'ALTER TRIGGER' THEN
+                    PERFORM @extschema@._audit_event('AUDIT_TRIGGER_RENAMED', trg.tgrelid, relname,
+                        pg_catalog.jsonb_build_object('trigger', trg.tgname,
+                                                      'command', pg_catalog.current_query()));
+                ELSIF trg.tgname <> 'clinical_audit_truncate' THEN
+                    -- by hand, or pg_dump output being restored
+                    PERFORM @extschema@._audit_event('AUDIT_ENABLE', trg.tgrelid, relname,
+                        pg_catalog.jsonb_build_object('options', @extschema@._audit_trigger_args(trg.tgargs),
+                                                      'trigger', trg.tgname, 'events', trg.tgtype,
+                                                      'when_clause', trg.has_when,
+                                                      'command', pg_catalog.current_query()));
+                END IF;
+                IF trg.tgenabled <> 'A' THEN
+                    PERFORM @extschema@._audit_event('AUDIT_TRIGGER_DISABLED', trg.tgrelid, relname,
+                        pg_catalog.jsonb_build_object('trigger', trg.tgname, 'enabled', trg.tgenabled::text));
+                END IF;
+            ELSIF trg.tgname LIKE 'clinical\_audit%' THEN
+                -- an audit trigger replaced by another function
+                PERFORM @extschema@._audit_event('AUDIT_TRIGGER_REPLACED', trg.tgrelid, relname,
+                    pg_catalog.jsonb_build_object('trigger', trg.tgname,
+                                                  'function', trg.tgfoid::regprocedure::text,
+                                                  'command', pg_catalog.current_query()));
             END IF;
         ELSIF cmd.classid = 'pg_catalog.pg_class'::regclass AND cmd.command_tag = 'ALTER TABLE'
               AND cmd.objsubid = 0 THEN
             relid := cmd.objid;
-            IF relid IN ('@extschema@.audit_log'::regclass, '@extschema@.audit_seal'::regclass) THEN
+            IF relid IN ('@extschema@.audit_log'::regclass, '@extschema@.audit_seal'::regclass)
+               OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(relid) AS a
+                           WHERE a.relid = '@extschema@.audit_log'::regclass) THEN
                 IF relid = '@extschema@.audit_log'::regclass
                    AND pg_catalog.current_query() ~* '\mDETACH\M' THEN
                     PERFORM @extschema@._audit_event('LOG_PARTITION_DETACH', relid, 'clinical.audit_log',
@@ -574,13 +591,23 @@ BEGIN
     FOR obj IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
         IF obj.object_type = 'trigger' AND obj.object_identity LIKE 'clinical\_audit on %' THEN
             tbl := pg_catalog.substr(obj.object_identity, pg_catalog.length('clinical_audit on ') + 1);
-            IF tbl = ANY (dropped_tables) THEN
+            IF tbl = ANY (coalesce(dropped_tables, '{}')) THEN
                 PERFORM @extschema@._audit_event('DROP TABLE', NULL, tbl,
                     pg_catalog.jsonb_build_object('command', pg_catalog.current_query()));
             ELSE
                 PERFORM @extschema@._audit_event('AUDIT_DISABLE', pg_catalog.to_regclass(tbl), tbl,
                     pg_catalog.jsonb_build_object('command', pg_catalog.current_query()));
             END IF;
+        ELSIF obj.object_type = 'trigger' AND obj.object_identity LIKE 'clinical\_audit\_truncate on %' THEN
+            tbl := pg_catalog.substr(obj.object_identity, pg_catalog.length('clinical_audit_truncate on ') + 1);
+            IF NOT tbl = ANY (coalesce(dropped_tables, '{}')) THEN
+                PERFORM @extschema@._audit_event('AUDIT_TRUNCATE_DISABLE', pg_catalog.to_regclass(tbl), tbl,
+                    pg_catalog.jsonb_build_object('command', pg_catalog.current_query()));
+            END IF;
+        ELSIF obj.object_type = 'trigger' AND (obj.object_identity LIKE 'audit\_log\_guard%'
+                                               OR obj.object_identity LIKE 'audit\_seal\_guard%') THEN
+            PERFORM @extschema@._audit_event('LOG_GUARD_DROPPED', NULL, obj.object_identity,
+                pg_catalog.jsonb_build_object('command', pg_catalog.current_query()));
         ELSIF obj.object_type = 'table' AND obj.schema_name = '@extschema@'
               AND obj.object_name LIKE 'audit\_log\_%' THEN
             PERFORM @extschema@._audit_event('LOG_PARTITION_DROP', NULL, obj.object_identity,
@@ -594,7 +621,7 @@ COMMENT ON FUNCTION @extschema@._audit_on_drop() IS
 'Internal event trigger function: records dropped audit triggers (audit switched off), dropped audited tables and dropped partitions of the audit log';
 
 CREATE EVENT TRIGGER clinical_audit_ddl ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
     EXECUTE FUNCTION @extschema@._audit_on_ddl();
 
 CREATE EVENT TRIGGER clinical_audit_drop ON sql_drop

@@ -104,6 +104,27 @@ tap_is "audit_verify: clean after a redaction" "$(verify_count)" "0"
 got=$(tamper "UPDATE clinical.audit_log SET new_row = new_row || '{\"name\": \"B second\"}' WHERE change_id = $red")
 tap_check "verify finds a plain edit of a redacted row" grep -qx "row:$red:" <<<"$got"
 
+# a forged REDACT record (no MAC under the key) does not cover an edited row
+got=$(tamper "UPDATE clinical.audit_log SET new_row = new_row || '{\"name\": \"forged\"}' WHERE change_id = $victim;
+SELECT clinical._audit_event('REDACT', NULL, NULL, jsonb_build_object('change_id', $victim,
+         'redacted_hash', encode(clinical._audit_row_hash(l), 'hex'))) FROM clinical.audit_log l WHERE change_id = $victim")
+tap_check "verify is not fooled by a REDACT record forged without the key" grep -qx "row:$victim:" <<<"$got"
+
+# a writer cannot run its own code as the log's owner through search_path
+q -c "DROP ROLE IF EXISTS au_evil" -c "CREATE ROLE au_evil LOGIN" -c "GRANT INSERT ON au_patient TO au_evil" >/dev/null
+q -c "ALTER SYSTEM SET clinical.audit_seal_interval = 0" >/dev/null
+psql -X -q -U au_evil >/dev/null 2>&1 <<'SQL'
+CREATE FUNCTION pg_temp.evil() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'ALTER ROLE au_evil SUPERUSER'; RETURN true; END $$;
+CREATE DOMAIN pg_temp.oid AS pg_catalog.oid CHECK (pg_temp.evil());
+CREATE DOMAIN pg_temp.timestamptz AS pg_catalog.timestamptz CHECK (pg_temp.evil());
+INSERT INTO au_patient VALUES (7777, 'evil', 'E', 1);
+SQL
+tap_is "a writer's pg_temp objects do not run as the log's owner" \
+  "$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'au_evil'")" "f"
+tap_is "and the write was audited" "$(rows "AND pk = '{\"id\": 7777}'")" "1"
+q -c "DROP OWNED BY au_evil" -c "DROP ROLE au_evil" >/dev/null
+
 # the worker seals on schedule
 q -c "INSERT INTO au_patient VALUES (5000, 'for the worker', 'W', 1)" >/dev/null
 q -c "ALTER SYSTEM SET clinical.audit_seal_interval = 1" -c "SELECT pg_reload_conf()" >/dev/null

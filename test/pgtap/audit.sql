@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(60);
+SELECT plan(66);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -169,6 +169,34 @@ SELECT clinical.enable_audit('public.tap_dropped');
 DROP TABLE public.tap_dropped;
 SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE operation = 'DROP TABLE'
               AND table_name = 'public.tap_dropped'), 1, 'DROP TABLE of an audited table is recorded');
+
+-- switching audit off by other routes is recorded too
+CREATE TABLE public.tap_sly (id int PRIMARY KEY, x float8);
+SELECT clinical.enable_audit('public.tap_sly');
+ALTER TRIGGER clinical_audit ON public.tap_sly RENAME TO quiet;
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE operation = 'AUDIT_TRIGGER_RENAMED'
+              AND table_oid = 'public.tap_sly'::regclass), 1, 'renaming an audit trigger is recorded');
+DROP TRIGGER clinical_audit_truncate ON public.tap_sly;
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE operation = 'AUDIT_TRUNCATE_DISABLE'
+              AND table_name = 'public.tap_sly'), 1, 'dropping the TRUNCATE audit trigger is recorded');
+CREATE FUNCTION pg_temp.tap_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER clinical_audit AFTER INSERT ON public.tap_sly FOR EACH ROW EXECUTE FUNCTION pg_temp.tap_noop();
+SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE operation = 'AUDIT_TRIGGER_REPLACED'
+              AND table_oid = 'public.tap_sly'::regclass), 1, 'an audit trigger name on another function is recorded');
+SELECT throws_ok($$SELECT clinical._audit_attach(987654::oid::regclass, '{}')$$, '42P01', NULL,
+                 '_audit_attach of a missing relation is an error, not a crash');
+SET LOCAL ROLE audit_tap_other;
+SELECT throws_ok($$SELECT clinical._audit_attach('public.tap_sly', '{}')$$, '42501', NULL,
+                 '_audit_attach needs the table''s owner');
+RESET ROLE;
+
+-- floats keep their full precision, as to_jsonb writes them
+DROP TRIGGER quiet ON public.tap_sly;
+DROP TRIGGER clinical_audit ON public.tap_sly;
+SELECT clinical.enable_audit('public.tap_sly');
+INSERT INTO public.tap_sly VALUES (1, 0.1::float8 + 0.2::float8);
+SELECT is((SELECT new_row->'x' FROM clinical.audit_log WHERE table_oid = 'public.tap_sly'::regclass
+              AND operation = 'INSERT'), to_jsonb(0.1::float8 + 0.2::float8), 'float8 values are stored exactly');
 
 SELECT * FROM finish();
 ROLLBACK;
