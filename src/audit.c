@@ -9,9 +9,11 @@
  *	  sanctioned edit.
  *
  *	  Per trigger, the column list, options and output functions are kept
- *	  in a relcache-invalidated cache; the INSERT into the log is a saved
- *	  SPI plan run as the log's owner, so audited users need no privilege
- *	  on the log and cannot write to it themselves.
+ *	  in a relcache-invalidated cache; each change row goes straight into
+ *	  the month's partition (table_tuple_insert and index inserts through a
+ *	  handle opened once per transaction), with no privilege check, so
+ *	  audited users need no privilege on the log and cannot write to it
+ *	  themselves.
  *
  *-------------------------------------------------------------------------
  */
