@@ -437,6 +437,9 @@ inval_redelete_due(char *err, size_t errlen)
 	return true;
 }
 
+/* when inval_expire last ran */
+static TimestampTz inval_last_expire = 0;
+
 /* Drop queue entries older than clinical.invalidation_max_age. */
 static void
 inval_expire(void)
@@ -483,7 +486,12 @@ inval_round(bool connected, char *err, size_t errlen)
 		pgstat_report_activity(STATE_RUNNING, "clinical: delivering invalidations");
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		inval_expire();
+		/* expiry scans the queue: once a second is enough, not every round */
+		if (TimestampDifferenceExceeds(inval_last_expire, GetCurrentTimestamp(), 1000))
+		{
+			inval_expire();
+			inval_last_expire = GetCurrentTimestamp();
+		}
 		if (connected)
 		{
 			int			n;
