@@ -437,6 +437,9 @@ inval_redelete_due(char *err, size_t errlen)
 	return true;
 }
 
+/* shortest time between the starts of two rounds, in milliseconds */
+#define INVAL_MIN_ROUND_MS 5
+
 /* when inval_expire last ran */
 static TimestampTz inval_last_expire = 0;
 
@@ -522,6 +525,7 @@ clinical_inval_worker_main(Datum main_arg)
 	int			backoff = 0;
 	TimestampTz next_connect = 0;
 	bool		ever_connected = false;
+	TimestampTz last_round = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -544,6 +548,24 @@ clinical_inval_worker_main(Datum main_arg)
 		bool		ok = true;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * Under a steady stream of commits every commit sets the latch: let
+		 * a round start at most every INVAL_MIN_ROUND_MS, so that one round
+		 * takes the keys of many commits instead of one round a commit.
+		 */
+		if (last_round != 0)
+		{
+			long		since = (long) ((GetCurrentTimestamp() - last_round) / 1000);
+
+			if (since >= 0 && since < INVAL_MIN_ROUND_MS)
+			{
+				(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 INVAL_MIN_ROUND_MS - since, PG_WAIT_EXTENSION);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+		last_round = GetCurrentTimestamp();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
