@@ -1381,6 +1381,39 @@ clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_audit, "
 						 "ENABLE ALWAYS TRIGGER clinical_audit_truncate", qrel);
 		SPI_execute(sql.data, false, 0);
+
+		/*
+		 * Row triggers are cloned to partitions, statement triggers are not:
+		 * give every current partition its own TRUNCATE trigger.
+		 */
+		if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+		{
+			Oid			ptypes[1] = {REGCLASSOID};
+			Datum		pargs[1] = {ObjectIdGetDatum(relid)};
+			uint64		nparts;
+			uint64		j;
+			char	  **parts;
+
+			if (SPI_execute_with_args("SELECT relid::pg_catalog.text FROM pg_catalog.pg_partition_tree($1) "
+									  "WHERE relid <> $1", 1, ptypes, pargs, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not list the partitions of %s", qrel);
+			nparts = SPI_processed;
+			parts = palloc(sizeof(char *) * (nparts + 1));
+			for (j = 0; j < nparts; j++)
+				parts[j] = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+			for (j = 0; j < nparts; j++)
+			{
+				resetStringInfo(&sql);
+				appendStringInfo(&sql, "CREATE OR REPLACE TRIGGER clinical_audit_truncate AFTER TRUNCATE ON %s "
+								 "FOR EACH STATEMENT EXECUTE FUNCTION clinical.audit_trigger(%s)",
+								 parts[j], args.data);
+				SPI_execute(sql.data, false, 0);
+				resetStringInfo(&sql);
+				appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_audit_truncate",
+								 parts[j]);
+				SPI_execute(sql.data, false, 0);
+			}
+		}
 	}
 	PG_FINALLY();
 	{

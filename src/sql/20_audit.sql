@@ -447,6 +447,8 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    part regclass;
 BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'target must not be null'
@@ -462,6 +464,10 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('DROP TRIGGER clinical_audit ON %s', target);
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS clinical_audit_truncate ON %s', target);
+    -- the partitions' own TRUNCATE triggers
+    FOR part IN SELECT t.relid FROM pg_catalog.pg_partition_tree(target) AS t WHERE t.relid <> target LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS clinical_audit_truncate ON %s', part);
+    END LOOP;
 END
 $$;
 

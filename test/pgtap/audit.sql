@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(66);
+SELECT plan(68);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -197,6 +197,19 @@ SELECT clinical.enable_audit('public.tap_sly');
 INSERT INTO public.tap_sly VALUES (1, 0.1::float8 + 0.2::float8);
 SELECT is((SELECT new_row->'x' FROM clinical.audit_log WHERE table_oid = 'public.tap_sly'::regclass
               AND operation = 'INSERT'), to_jsonb(0.1::float8 + 0.2::float8), 'float8 values are stored exactly');
+
+-- a partitioned table: row triggers are cloned, each partition gets its TRUNCATE trigger
+CREATE TABLE public.tap_part (id int, site int) PARTITION BY LIST (site);
+CREATE TABLE public.tap_part_1 PARTITION OF public.tap_part FOR VALUES IN (1);
+SELECT clinical.enable_audit('public.tap_part');
+INSERT INTO public.tap_part VALUES (1, 1);
+TRUNCATE public.tap_part_1;
+SELECT is((SELECT array_agg(operation ORDER BY change_id) FROM clinical.audit_log
+            WHERE table_oid = 'public.tap_part_1'::regclass AND operation IN ('INSERT', 'TRUNCATE')),
+          '{INSERT,TRUNCATE}', 'a partition''s INSERT and its own TRUNCATE are audited');
+SELECT clinical.disable_audit('public.tap_part');
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_part_1'::regclass AND NOT tgisinternal
+              AND tgname LIKE 'clinical_audit%'), 0, 'disable_audit removes the partitions'' triggers too');
 
 SELECT * FROM finish();
 ROLLBACK;
