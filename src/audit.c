@@ -358,10 +358,24 @@ clinical_audit_row_hash(PG_FUNCTION_ARGS)
  *-------------------------------------------------------------------------
  */
 
+/* A role was renamed or dropped: look names up again. */
+static void
+audit_role_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	audit_name_oid[0] = audit_name_oid[1] = InvalidOid;
+}
+
 /* A role's name, from a two-entry cache (session user, current role). */
 static const char *
 audit_role_name(int slot, Oid roleid)
 {
+	static bool registered = false;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, audit_role_callback, (Datum) 0);
+		registered = true;
+	}
 	if (audit_name_oid[slot] != roleid || audit_name_str[slot] == NULL)
 	{
 		char	   *name = GetUserNameFromId(roleid, false);

@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(68);
+SELECT plan(69);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -143,6 +143,15 @@ INSERT INTO public.tap_visits VALUES (4, 'S-004', 2, NULL, NULL);
 RESET session_replication_role;
 SELECT is((SELECT count(*)::int FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass AND pk = '{"id": 4}'),
           1, 'a change under session_replication_role = replica is audited');
+
+-- a renamed role is recorded by its new name (the name cache follows renames)
+ALTER ROLE audit_tap_other RENAME TO audit_tap_renamed;
+SET LOCAL ROLE audit_tap_renamed;
+INSERT INTO public.tap_visits VALUES (6, 'S-006', 1, NULL, NULL);
+RESET ROLE;
+SELECT is((SELECT role_name FROM clinical.audit_log WHERE table_oid = 'public.tap_visits'::regclass
+              AND pk = '{"id": 6}'), 'audit_tap_renamed', 'a renamed role is recorded by its new name');
+ALTER ROLE audit_tap_renamed RENAME TO audit_tap_other;
 
 -- redaction errors
 SELECT throws_ok($$SELECT clinical.audit_redact(NULL, '{x}', 'why')$$, '22004', NULL, 'audit_redact: NULL id');
