@@ -22,12 +22,16 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -213,7 +217,6 @@ static int	inval_nitems = 0;	/* keys in the set */
 static int	inval_nunwritten = 0;	/* of which not yet in the queue */
 static bool inval_wrote = false;	/* this transaction wrote queue rows */
 static bool inval_callbacks = false;
-static SPIPlanPtr inval_insert_plan = NULL;
 
 static uint64
 inval_hash(int16 op, const char *channel, const char *key)
@@ -357,6 +360,91 @@ inval_forget(void)
  * unnest(...). Runs in the current (sub)transaction; written keys stay in
  * the set (so repeats are not queued again) until it holds INVAL_KEEP keys.
  */
+/*
+ * Write n queue rows straight into clinical.invalidation_queue: heap and
+ * index inserts, no executor start-up or SPI per commit. The id comes from
+ * the identity sequence and enqueued_at is the transaction's now(), as the
+ * column defaults would give; op is 0 or 1 as the CHECK constraint says.
+ */
+static void
+inval_insert_direct(Datum *keys, Datum *channels, bool *chnulls, Datum *ops, int n)
+{
+	Oid			nsp = get_namespace_oid("clinical", false);
+	Oid			relid = get_relname_relid("invalidation_queue", nsp);
+	Oid			seqid = get_relname_relid("invalidation_queue_id_seq", nsp);
+	Relation	rel;
+	TupleDesc	desc;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	AttrNumber	a_id, a_op, a_key, a_channel, a_at;
+	Datum	   *values;
+	bool	   *nulls;
+	int			i;
+
+	if (!OidIsValid(relid) || !OidIsValid(seqid))
+		elog(ERROR, "clinical.invalidation_queue or its sequence does not exist");
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	a_id = get_attnum(relid, "id");
+	a_op = get_attnum(relid, "op");
+	a_key = get_attnum(relid, "key");
+	a_channel = get_attnum(relid, "channel");
+	a_at = get_attnum(relid, "enqueued_at");
+	if (a_id <= 0 || a_op <= 0 || a_key <= 0 || a_channel <= 0 || a_at <= 0)
+		elog(ERROR, "clinical.invalidation_queue lacks a column");
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	values = palloc0(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup;
+
+		memset(nulls, true, sizeof(bool) * desc->natts);
+		values[a_id - 1] = Int64GetDatum(nextval_internal(seqid, false));
+		nulls[a_id - 1] = false;
+		values[a_op - 1] = ops[i];
+		nulls[a_op - 1] = false;
+		values[a_key - 1] = keys[i];
+		nulls[a_key - 1] = false;
+		values[a_channel - 1] = channels[i];
+		nulls[a_channel - 1] = chnulls[i];
+		values[a_at - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		nulls[a_at - 1] = false;
+
+		tup = heap_form_tuple(desc, values, nulls);
+		ExecStoreHeapTuple(tup, slot, false);
+		table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+		if (rri->ri_NumIndices > 0)
+		{
+#if PG_VERSION_NUM >= 160000
+			ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL, false);
+#elif PG_VERSION_NUM >= 140000
+			ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+#else
+			estate->es_result_relation_info = rri;
+			ExecInsertIndexTuples(slot, estate, false, NULL, NIL);
+#endif
+			ResetPerTupleExprContext(estate);
+		}
+		ExecClearTuple(slot);
+		heap_freetuple(tup);
+	}
+
+	ExecCloseIndices(rri);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	pfree(values);
+	pfree(nulls);
+}
+
 static void
 inval_flush(void)
 {
@@ -367,11 +455,6 @@ inval_flush(void)
 			   *ops;
 	bool	   *chnulls;
 	int			n = 0;
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	int			dims[1],
-				lbs[1] = {1};
-	int			rc;
 	bool		pushed;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -400,44 +483,19 @@ inval_flush(void)
 			n++;
 		}
 	}
-	dims[0] = n;
-	args[0] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[1] = PointerGetDatum(construct_md_array(channels, chnulls, 1, dims, lbs,
-												 TEXTOID, -1, false, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_array(ops, n, INT2OID, 2, true, TYPALIGN_SHORT));
-
 	/* at pre-commit no snapshot is active any more */
 	pushed = !ActiveSnapshotSet();
 	if (pushed)
 		PushActiveSnapshot(GetTransactionSnapshot());
 	/*
-	 * Insert as the queue's owner, in a restricted operation (as REFRESH
-	 * MATERIALIZED VIEW does); every name in the statement is qualified, so
-	 * the writer's search_path cannot put its own functions in it. An error
-	 * restores the user at (sub)transaction abort.
+	 * Write as the queue's owner (the identity sequence is the owner's), in
+	 * a restricted operation; no SQL runs, so the writer's search_path
+	 * plays no part. An error restores the user at (sub)transaction abort.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(inval_queue_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (inval_insert_plan == NULL)
-	{
-		Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT2ARRAYOID};
-		SPIPlanPtr	plan = SPI_prepare("INSERT INTO clinical.invalidation_queue (key, channel, op) "
-									   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), "
-									   "pg_catalog.unnest($2), pg_catalog.unnest($3))", 3, types);
-
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the invalidation queue insert: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		inval_insert_plan = plan;
-	}
-	rc = SPI_execute_plan(inval_insert_plan, args, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not write to the invalidation queue: %s", SPI_result_code_string(rc));
-	SPI_finish();
+	inval_insert_direct(keys, channels, chnulls, ops, n);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (pushed)
 		PopActiveSnapshot();
