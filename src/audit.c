@@ -25,8 +25,6 @@
 #include <openssl/sha.h>
 
 #include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -34,7 +32,6 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -499,11 +496,7 @@ typedef struct AuditSink
 	bool		open;
 	SubTransactionId subid;		/* subtransaction that opened it */
 	Oid			partoid;
-	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-	int			natts;
+	ClinicalRowWriter *w;
 	int			map[AL_NCOLS];	/* partition attribute index of each column */
 } AuditSink;
 
@@ -517,10 +510,7 @@ audit_sink_close(void)
 	if (!audit_sink.open)
 		return;
 	CurrentResourceOwner = TopTransactionResourceOwner;
-	ExecCloseIndices(audit_sink.rri);
-	ExecDropSingleTupleTableSlot(audit_sink.slot);
-	FreeExecutorState(audit_sink.estate);
-	table_close(audit_sink.rel, NoLock);
+	clinical_rowwriter_close(audit_sink.w);
 	CurrentResourceOwner = save;
 	audit_sink.open = false;
 }
@@ -562,7 +552,6 @@ audit_sink_open(Oid partoid)
 {
 	ResourceOwner save = CurrentResourceOwner;
 	MemoryContext old;
-	TupleDesc	desc;
 	int			i;
 
 	if (audit_sink.open && audit_sink.partoid == partoid)
@@ -571,36 +560,13 @@ audit_sink_open(Oid partoid)
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	CurrentResourceOwner = TopTransactionResourceOwner;
-	audit_sink.rel = table_open(partoid, RowExclusiveLock);
-	audit_sink.estate = CreateExecutorState();
-	audit_sink.rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(audit_sink.rri, audit_sink.rel, 1, NULL, 0);
-	ExecOpenIndices(audit_sink.rri, false);
-	desc = RelationGetDescr(audit_sink.rel);
-	audit_sink.slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	audit_sink.w = clinical_rowwriter_open(partoid);
 	CurrentResourceOwner = save;
 	MemoryContextSwitchTo(old);
 
-	audit_sink.natts = desc->natts;
 	for (i = 0; i < AL_NCOLS; i++)
-	{
-		int			j;
-
-		audit_sink.map[i] = -1;
-		for (j = 0; j < desc->natts; j++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, j);
-
-			if (!att->attisdropped &&
-				strcmp(NameStr(att->attname), audit_log_columns[i].name) == 0 &&
-				att->atttypid == audit_log_columns[i].type)
-				audit_sink.map[i] = j;
-		}
-		if (audit_sink.map[i] < 0)
-			elog(ERROR, "partition \"%s\" of clinical.audit_log has no column \"%s\" of type %s",
-				 RelationGetRelationName(audit_sink.rel), audit_log_columns[i].name,
-				 format_type_be(audit_log_columns[i].type));
-	}
+		audit_sink.map[i] = clinical_rowwriter_attno(audit_sink.w, audit_log_columns[i].name,
+													 audit_log_columns[i].type);
 	audit_sink.partoid = partoid;
 	audit_sink.subid = GetCurrentSubTransactionId();
 	audit_sink.open = true;
@@ -610,39 +576,16 @@ audit_sink_open(Oid partoid)
 static void
 audit_sink_insert(const Datum *values, const bool *nulls)
 {
-	Datum	   *pv = palloc(sizeof(Datum) * audit_sink.natts);
-	bool	   *pn = palloc(sizeof(bool) * audit_sink.natts);
-	HeapTuple	tup;
+	ClinicalRowWriter *w = audit_sink.w;
 	int			i;
 
-	for (i = 0; i < audit_sink.natts; i++)
-		pn[i] = true;
+	clinical_rowwriter_clear(w);
 	for (i = 0; i < AL_NCOLS; i++)
 	{
-		pv[audit_sink.map[i]] = values[i];
-		pn[audit_sink.map[i]] = nulls[i];
+		w->values[audit_sink.map[i]] = values[i];
+		w->nulls[audit_sink.map[i]] = nulls[i];
 	}
-	tup = heap_form_tuple(RelationGetDescr(audit_sink.rel), pv, pn);
-	ExecStoreHeapTuple(tup, audit_sink.slot, false);
-	table_tuple_insert(audit_sink.rel, audit_sink.slot, GetCurrentCommandId(true), 0, NULL);
-	if (audit_sink.rri->ri_NumIndices > 0)
-	{
-#if PG_VERSION_NUM >= 160000
-		ExecInsertIndexTuples(audit_sink.rri, audit_sink.slot, audit_sink.estate,
-							  false, false, NULL, NIL, false);
-#elif PG_VERSION_NUM >= 140000
-		ExecInsertIndexTuples(audit_sink.rri, audit_sink.slot, audit_sink.estate,
-							  false, false, NULL, NIL);
-#else
-		audit_sink.estate->es_result_relation_info = audit_sink.rri;
-		ExecInsertIndexTuples(audit_sink.slot, audit_sink.estate, false, NULL, NIL);
-#endif
-		ResetPerTupleExprContext(audit_sink.estate);
-	}
-	ExecClearTuple(audit_sink.slot);
-	heap_freetuple(tup);
-	pfree(pv);
-	pfree(pn);
+	clinical_rowwriter_insert(w);
 }
 
 /*
@@ -1109,36 +1052,25 @@ clinical_audit_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 
-	if (TRIGGER_FIRED_BY_INSERT(ev))
+	if (!TRIGGER_FIRED_BY_UPDATE(ev))
 	{
+		/* INSERT: the row is new_row; DELETE: the row is old_row */
+		bool		is_insert = TRIGGER_FIRED_BY_INSERT(ev);
+		int			col = is_insert ? AL_NEW_ROW : AL_OLD_ROW;
 		Datum	   *v = palloc(sizeof(Datum) * desc->natts);
 		bool	   *n = palloc(sizeof(bool) * desc->natts);
 
+		op = is_insert ? "INSERT" : "DELETE";
+		if (!is_insert)
+			audit_require_reason(entry, op);
 		heap_deform_tuple(trigdata->tg_trigtuple, desc, v, n);
-		op = "INSERT";
 		if (entry->npk > 0)
 		{
 			values[AL_PK] = audit_row_object(entry, v, n, true, NULL);
 			nulls[AL_PK] = false;
 		}
-		values[AL_NEW_ROW] = audit_row_object(entry, v, n, false, NULL);
-		nulls[AL_NEW_ROW] = false;
-	}
-	else if (TRIGGER_FIRED_BY_DELETE(ev))
-	{
-		Datum	   *v = palloc(sizeof(Datum) * desc->natts);
-		bool	   *n = palloc(sizeof(bool) * desc->natts);
-
-		audit_require_reason(entry, "DELETE");
-		heap_deform_tuple(trigdata->tg_trigtuple, desc, v, n);
-		op = "DELETE";
-		if (entry->npk > 0)
-		{
-			values[AL_PK] = audit_row_object(entry, v, n, true, NULL);
-			nulls[AL_PK] = false;
-		}
-		values[AL_OLD_ROW] = audit_row_object(entry, v, n, false, NULL);
-		nulls[AL_OLD_ROW] = false;
+		values[col] = audit_row_object(entry, v, n, false, NULL);
+		nulls[col] = false;
 	}
 	else
 	{
@@ -2070,11 +2002,9 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 	 * by row. That is expected when the removal is recorded in the trail as
 	 * a retention event; otherwise it is a problem.
 	 */
-	rc = SPI_execute("SELECT (SELECT min(b[1]::timestamptz) FROM pg_catalog.pg_inherits AS i "
-					 "         JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid, "
-					 "         pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), "
-					 "                                 'FROM \\(''([^'']+)''\\)') AS b "
-					 "        WHERE i.inhparent = 'clinical.audit_log'::pg_catalog.regclass), "
+	rc = SPI_execute("SELECT (SELECT min(pg_catalog.replace(b.lower_bound, 'MINVALUE', '-infinity')::pg_catalog.timestamptz) "
+					 "          FROM clinical.partition_bounds('clinical.audit_log') AS b "
+					 "         WHERE NOT b.is_default), "
 					 "       EXISTS (SELECT 1 FROM clinical.audit_log "
 					 "                WHERE operation IN ('PARTITION_DROP', 'PARTITION_DETACH', 'PARTITION_ARCHIVE') "
 					 "                  AND table_oid = 'clinical.audit_log'::pg_catalog.regclass)",

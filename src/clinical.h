@@ -143,4 +143,22 @@ extern ClinicalTrigCacheEntry *clinical_trigcache_lookup(ClinicalTrigCache *cach
 														 Oid tgoid, Oid relid,
 														 bool *valid);
 
+/* A writer of rows straight into one table (util.c). */
+typedef struct ClinicalRowWriter
+{
+	Relation	rel;
+	struct EState *estate;
+	struct ResultRelInfo *rri;
+	struct TupleTableSlot *slot;
+	int			natts;
+	Datum	   *values;			/* the row to insert, in attribute order */
+	bool	   *nulls;
+} ClinicalRowWriter;
+
+extern ClinicalRowWriter *clinical_rowwriter_open(Oid relid);
+extern int	clinical_rowwriter_attno(ClinicalRowWriter *w, const char *name, Oid type);
+extern void clinical_rowwriter_clear(ClinicalRowWriter *w);
+extern void clinical_rowwriter_insert(ClinicalRowWriter *w);
+extern void clinical_rowwriter_close(ClinicalRowWriter *w);
+
 #endif							/* CLINICAL_H */

@@ -22,8 +22,6 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -31,7 +29,6 @@
 #include "common/hashfn.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -372,77 +369,39 @@ inval_insert_direct(Datum *keys, Datum *channels, bool *chnulls, Datum *ops, int
 	Oid			nsp = get_namespace_oid("clinical", false);
 	Oid			relid = get_relname_relid("invalidation_queue", nsp);
 	Oid			seqid = get_relname_relid("invalidation_queue_id_seq", nsp);
-	Relation	rel;
-	TupleDesc	desc;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-	AttrNumber	a_id, a_op, a_key, a_channel, a_at;
-	Datum	   *values;
-	bool	   *nulls;
+	ClinicalRowWriter *w;
+	int			a_id,
+				a_op,
+				a_key,
+				a_channel,
+				a_at;
 	int			i;
 
 	if (!OidIsValid(relid) || !OidIsValid(seqid))
 		elog(ERROR, "clinical.invalidation_queue or its sequence does not exist");
-	rel = table_open(relid, RowExclusiveLock);
-	desc = RelationGetDescr(rel);
-	a_id = get_attnum(relid, "id");
-	a_op = get_attnum(relid, "op");
-	a_key = get_attnum(relid, "key");
-	a_channel = get_attnum(relid, "channel");
-	a_at = get_attnum(relid, "enqueued_at");
-	if (a_id <= 0 || a_op <= 0 || a_key <= 0 || a_channel <= 0 || a_at <= 0)
-		elog(ERROR, "clinical.invalidation_queue lacks a column");
-
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-	values = palloc0(sizeof(Datum) * desc->natts);
-	nulls = palloc(sizeof(bool) * desc->natts);
+	w = clinical_rowwriter_open(relid);
+	a_id = clinical_rowwriter_attno(w, "id", INT8OID);
+	a_op = clinical_rowwriter_attno(w, "op", INT2OID);
+	a_key = clinical_rowwriter_attno(w, "key", TEXTOID);
+	a_channel = clinical_rowwriter_attno(w, "channel", TEXTOID);
+	a_at = clinical_rowwriter_attno(w, "enqueued_at", TIMESTAMPTZOID);
 
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	tup;
-
-		memset(nulls, true, sizeof(bool) * desc->natts);
-		values[a_id - 1] = Int64GetDatum(nextval_internal(seqid, false));
-		nulls[a_id - 1] = false;
-		values[a_op - 1] = ops[i];
-		nulls[a_op - 1] = false;
-		values[a_key - 1] = keys[i];
-		nulls[a_key - 1] = false;
-		values[a_channel - 1] = channels[i];
-		nulls[a_channel - 1] = chnulls[i];
-		values[a_at - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		nulls[a_at - 1] = false;
-
-		tup = heap_form_tuple(desc, values, nulls);
-		ExecStoreHeapTuple(tup, slot, false);
-		table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
-		if (rri->ri_NumIndices > 0)
-		{
-#if PG_VERSION_NUM >= 160000
-			ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL, false);
-#elif PG_VERSION_NUM >= 140000
-			ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
-#else
-			estate->es_result_relation_info = rri;
-			ExecInsertIndexTuples(slot, estate, false, NULL, NIL);
-#endif
-			ResetPerTupleExprContext(estate);
-		}
-		ExecClearTuple(slot);
-		heap_freetuple(tup);
+		clinical_rowwriter_clear(w);
+		w->values[a_id] = Int64GetDatum(nextval_internal(seqid, false));
+		w->nulls[a_id] = false;
+		w->values[a_op] = ops[i];
+		w->nulls[a_op] = false;
+		w->values[a_key] = keys[i];
+		w->nulls[a_key] = false;
+		w->values[a_channel] = channels[i];
+		w->nulls[a_channel] = chnulls[i];
+		w->values[a_at] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		w->nulls[a_at] = false;
+		clinical_rowwriter_insert(w);
 	}
-
-	ExecCloseIndices(rri);
-	ExecDropSingleTupleTableSlot(slot);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
-	pfree(values);
-	pfree(nulls);
+	clinical_rowwriter_close(w);
 }
 
 static void

@@ -5,15 +5,22 @@
  *	  trigger makes about how it was fired, a test for whether the
  *	  extension is installed in the current database, and a per-trigger
  *	  metadata cache that survives across statements and is invalidated by
- *	  relcache callbacks, so triggers never look up catalogs per row.
+ *	  relcache callbacks, so triggers never look up catalogs per row; and a
+ *	  row writer that inserts into a table without the executor or SPI.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
+#include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -165,4 +172,95 @@ clinical_trigcache_lookup(ClinicalTrigCache *cache, Oid tgoid, Oid relid,
 	entry->valid = false;
 	*valid = false;
 	return entry;
+}
+
+/*
+ * A writer of rows straight into one table: heap insert plus index
+ * inserts, with no executor start-up, partition routing, SPI, privilege
+ * check, INSERT trigger or CHECK constraint. For the extension's own tables
+ * (the audit log's partitions, the invalidation queue), whose rows the C
+ * code builds itself. Memory comes from the current context, relation
+ * references from the current resource owner.
+ */
+ClinicalRowWriter *
+clinical_rowwriter_open(Oid relid)
+{
+	ClinicalRowWriter *w = palloc0(sizeof(ClinicalRowWriter));
+	TupleDesc	desc;
+
+	w->rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(w->rel);
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	w->natts = desc->natts;
+	w->values = palloc0(sizeof(Datum) * desc->natts);
+	w->nulls = palloc(sizeof(bool) * desc->natts);
+	return w;
+}
+
+/* The 0-based attribute index of a column of the given type; errors if none. */
+int
+clinical_rowwriter_attno(ClinicalRowWriter *w, const char *name, Oid type)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == type &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return i;
+	}
+	elog(ERROR, "relation \"%s\" has no column \"%s\" of type %s",
+		 RelationGetRelationName(w->rel), name, format_type_be(type));
+	return -1;					/* keep compiler quiet */
+}
+
+/* Set every column to NULL before filling a row. */
+void
+clinical_rowwriter_clear(ClinicalRowWriter *w)
+{
+	memset(w->nulls, true, sizeof(bool) * w->natts);
+}
+
+/* Insert the row in w->values / w->nulls. */
+void
+clinical_rowwriter_insert(ClinicalRowWriter *w)
+{
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(w->rel), w->values, w->nulls);
+
+	ExecStoreHeapTuple(tup, w->slot, false);
+	table_tuple_insert(w->rel, w->slot, GetCurrentCommandId(true), 0, NULL);
+	if (w->rri->ri_NumIndices > 0)
+	{
+#if PG_VERSION_NUM >= 160000
+		ExecInsertIndexTuples(w->rri, w->slot, w->estate, false, false, NULL, NIL, false);
+#elif PG_VERSION_NUM >= 140000
+		ExecInsertIndexTuples(w->rri, w->slot, w->estate, false, false, NULL, NIL);
+#else
+		w->estate->es_result_relation_info = w->rri;
+		ExecInsertIndexTuples(w->slot, w->estate, false, NULL, NIL);
+#endif
+		ResetPerTupleExprContext(w->estate);
+	}
+	ExecClearTuple(w->slot);
+	heap_freetuple(tup);
+}
+
+/* Close the writer (under the resource owner that opened it). */
+void
+clinical_rowwriter_close(ClinicalRowWriter *w)
+{
+	ExecCloseIndices(w->rri);
+	ExecDropSingleTupleTableSlot(w->slot);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+	pfree(w->values);
+	pfree(w->nulls);
+	pfree(w);
 }

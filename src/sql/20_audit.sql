@@ -246,14 +246,13 @@ DECLARE
 BEGIN
     -- look without a lock first: writers must not queue behind each other
     FOR attempt IN 1..2 LOOP
-        SELECT b.lo, b.hi, c.oid::regclass INTO lo, hi, part
-          FROM pg_catalog.pg_inherits AS i
-          JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid,
-               LATERAL (SELECT m[1]::timestamptz AS lo, m[2]::timestamptz AS hi
-                          FROM pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
-                                                       'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS m) AS b
-         WHERE i.inhparent = '@extschema@.audit_log'::regclass
-           AND ts >= b.lo AND ts < b.hi;
+        SELECT b.lo, b.hi, b.partition INTO lo, hi, part
+          FROM (SELECT p.partition,
+                       replace(replace(p.lower_bound, 'MINVALUE', '-infinity'), 'MAXVALUE', 'infinity')::timestamptz AS lo,
+                       replace(replace(p.upper_bound, 'MINVALUE', '-infinity'), 'MAXVALUE', 'infinity')::timestamptz AS hi
+                  FROM @extschema@.partition_bounds('@extschema@.audit_log') AS p
+                 WHERE NOT p.is_default) AS b
+         WHERE ts >= b.lo AND ts < b.hi;
         IF FOUND THEN
             RETURN;
         END IF;
