@@ -19,7 +19,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
@@ -37,6 +41,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -116,14 +121,12 @@ inval_on_exit(int code, Datum arg)
 
 typedef struct InvalRow
 {
-	int64		id;
 	int16		op;
 	char	   *key;
 	char	   *channel;
 } InvalRow;
 
 static SPIPlanPtr inval_claim_plan = NULL;
-static SPIPlanPtr inval_delete_plan = NULL;
 static SPIPlanPtr inval_expire_plan = NULL;
 
 /* keys of the last batches, for the optional second delete */
@@ -139,6 +142,17 @@ typedef struct InvalRedelete
 static InvalRedelete *inval_redeletes = NULL;
 static InvalRedelete *inval_redeletes_tail = NULL;
 static MemoryContext inval_redelete_cxt = NULL;
+
+/* clinical.invalidation_queue (the extension is installed: checked by the round) */
+static Oid
+inval_queue_relid(void)
+{
+	Oid			relid = get_relname_relid("invalidation_queue", get_namespace_oid("clinical", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation \"clinical.invalidation_queue\" does not exist");
+	return relid;
+}
 
 static SPIPlanPtr
 inval_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
@@ -262,7 +276,6 @@ static int
 inval_deliver_batch(char *err, size_t errlen)
 {
 	Oid			claimtypes[1] = {INT4OID};
-	Oid			deltypes[1] = {INT8ARRAYOID};
 	Datum		arg;
 	int			rc,
 				nrows,
@@ -275,13 +288,14 @@ inval_deliver_batch(char *err, size_t errlen)
 	InvalRow   *rows;
 	char	  **keys;
 	size_t	   *lens;
-	Datum	   *ids;
+	ItemPointerData *tids;
+	Relation	queue;
 	redisReply **replies;
 	bool		ok = true;
 
 	arg = Int32GetDatum(inval_batch_size);
 	rc = SPI_execute_plan(inval_plan(&inval_claim_plan,
-									 "SELECT id, op, key, channel FROM clinical.invalidation_queue "
+									 "SELECT ctid, op, key, channel FROM clinical.invalidation_queue "
 									 "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", 1, claimtypes),
 						  &arg, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
@@ -291,18 +305,18 @@ inval_deliver_batch(char *err, size_t errlen)
 		return 0;
 
 	rows = palloc(sizeof(InvalRow) * nrows);
-	ids = palloc(sizeof(Datum) * nrows);
+	tids = palloc(sizeof(ItemPointerData) * nrows);
 	for (i = 0; i < nrows; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		rows[i].id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+		/* the rows are locked: their ctids stay valid until the delete */
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, td, 1, &isnull)), &tids[i]);
 		rows[i].op = DatumGetInt16(SPI_getbinval(tup, td, 2, &isnull));
 		rows[i].key = SPI_getvalue(tup, td, 3);
 		rows[i].channel = SPI_getvalue(tup, td, 4);
-		ids[i] = Int64GetDatum(rows[i].id);
 	}
 
 	/* de-duplicate: the same key from many transactions goes once */
@@ -369,13 +383,16 @@ inval_deliver_batch(char *err, size_t errlen)
 		}
 	}
 
-	/* every command was acknowledged: now the rows may go */
-	arg = PointerGetDatum(construct_array(ids, nrows, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	rc = SPI_execute_plan(inval_plan(&inval_delete_plan,
-									 "DELETE FROM clinical.invalidation_queue WHERE id = ANY ($1)",
-									 1, deltypes), &arg, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "could not delete delivered invalidations: %s", SPI_result_code_string(rc));
+	/*
+	 * Every command was acknowledged: now the rows may go. They are locked
+	 * by this transaction, so their ctids are still theirs; deleting them
+	 * by ctid in the heap costs the same whatever the size of the queue
+	 * (a cached SQL plan could not know the array's size and may scan).
+	 */
+	queue = table_open(inval_queue_relid(), RowExclusiveLock);
+	for (i = 0; i < nrows; i++)
+		simple_heap_delete(queue, &tids[i]);
+	table_close(queue, NoLock);
 
 	/* remember the keys for the second delete */
 	if (inval_redelete_ms > 0 && nkeys > 0)
@@ -440,27 +457,95 @@ inval_redelete_due(char *err, size_t errlen)
 /* shortest time between the starts of two rounds, in milliseconds */
 #define INVAL_MIN_ROUND_MS 5
 
-/* when inval_expire last ran */
+/*
+ * Expiry by commit age. enqueued_at is when the writing transaction
+ * started, and a transaction that ran for longer than max_age (or was
+ * prepared long before COMMIT PREPARED) commits rows that already look
+ * old: judging them by it would drop fresh invalidations. A row is instead
+ * known to have committed before time T when its xmin precedes the xmin of
+ * a snapshot taken at T (every transaction still running at T, a prepared
+ * one too, has an xid at or above that xmin). The worker samples its
+ * snapshot's xmin every max(1 s, max_age / 100) and drops the rows whose
+ * xmin precedes the newest sample taken at least max_age ago: a row goes
+ * between max_age and about 1.01 x max_age after its commit, never sooner.
+ * The delete scans the queue, hence the spacing of the samples.
+ */
+#define INVAL_SAMPLES 128
+
+typedef struct InvalSample
+{
+	TimestampTz at;
+	FullTransactionId xmin;
+} InvalSample;
+
+static InvalSample inval_samples[INVAL_SAMPLES];
+static int	inval_nsamples = 0;
 static TimestampTz inval_last_expire = 0;
 
-/* Drop queue entries older than clinical.invalidation_max_age. */
+/* The full form of an xid not in the future of next. */
+static FullTransactionId
+inval_full_xid(FullTransactionId next, TransactionId xid)
+{
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (xid > XidFromFullTransactionId(next) && epoch > 0)
+		epoch--;
+	return FullTransactionIdFromEpochAndXid(epoch, xid);
+}
+
 static void
 inval_expire(void)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		arg = Int32GetDatum(inval_max_age);
+	Oid			types[1] = {XIDOID};
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz horizon = now - (TimestampTz) inval_max_age * USECS_PER_SEC;
+	FullTransactionId next = ReadNextFullTransactionId();
+	Snapshot	snap = GetActiveSnapshot();
+	int			use = -1;
+	int			i;
+	Datum		arg;
 	int			rc;
 
+	if (!TimestampDifferenceExceeds(inval_last_expire, now, Max(1000, inval_max_age * 10)))
+		return;
+	inval_last_expire = now;
+
+	/* this round's sample */
+	if (inval_nsamples == INVAL_SAMPLES)
+	{
+		memmove(&inval_samples[0], &inval_samples[1], sizeof(InvalSample) * (INVAL_SAMPLES - 1));
+		inval_nsamples--;
+	}
+	inval_samples[inval_nsamples].at = now;
+	inval_samples[inval_nsamples].xmin =
+		inval_full_xid(next, snap->xmin);
+	inval_nsamples++;
+
+	/* the newest sample at least max_age old; older ones are not needed */
+	for (i = 0; i < inval_nsamples; i++)
+		if (inval_samples[i].at <= horizon)
+			use = i;
+	if (use < 0)
+		return;
+	if (use > 0)
+	{
+		memmove(&inval_samples[0], &inval_samples[use], sizeof(InvalSample) * (inval_nsamples - use));
+		inval_nsamples -= use;
+	}
+	/* xid ages compare reliably only well within 2^31 */
+	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(inval_samples[0].xmin) > ((uint64) 1 << 30))
+		return;
+
+	arg = TransactionIdGetDatum(XidFromFullTransactionId(inval_samples[0].xmin));
 	rc = SPI_execute_plan(inval_plan(&inval_expire_plan,
-									 "DELETE FROM clinical.invalidation_queue "
-									 "WHERE enqueued_at < now() - make_interval(secs => $1)",
+									 "DELETE FROM clinical.invalidation_queue WHERE age(xmin) > age($1)",
 									 1, types), &arg, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "could not expire invalidations: %s", SPI_result_code_string(rc));
 	if (SPI_processed > 0)
 	{
 		ereport(WARNING,
-				(errmsg("clinical invalidator dropped %llu queued invalidations older than %d s",
+				(errmsg("clinical invalidator dropped %llu queued invalidations committed more than %d s ago",
 						(unsigned long long) SPI_processed, inval_max_age),
 				 errhint("Redis was unreachable for longer than clinical.invalidation_max_age; the cache entries have expired by their TTL.")));
 		SpinLockAcquire(&ClinicalShared->mutex);
@@ -489,12 +574,7 @@ inval_round(bool connected, char *err, size_t errlen)
 		pgstat_report_activity(STATE_RUNNING, "clinical: delivering invalidations");
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		/* expiry scans the queue: once a second is enough, not every round */
-		if (TimestampDifferenceExceeds(inval_last_expire, GetCurrentTimestamp(), 1000))
-		{
-			inval_expire();
-			inval_last_expire = GetCurrentTimestamp();
-		}
+		inval_expire();
 		if (connected)
 		{
 			int			n;

@@ -36,6 +36,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -228,28 +229,59 @@ inval_hash(int16 op, const char *channel, const char *key)
 static void inval_flush(void);
 
 /*
- * Owner of clinical.invalidation_queue. The queue is not readable or
- * writable by ordinary roles, so the rows of any writer are inserted as
- * its owner. Looked up once per write of the queue, not per row.
+ * clinical.invalidation_queue, its identity sequence and its owner, looked
+ * up at the first write of a session and kept until a relcache
+ * invalidation of the queue (ALTER, DROP EXTENSION, ownership change) or of
+ * every relation says they may have changed.
  */
-static Oid
-inval_queue_owner(void)
-{
-	Oid			relid = get_relname_relid("invalidation_queue", get_namespace_oid("clinical", false));
-	HeapTuple	tup;
-	Oid			owner;
+static Oid	inval_queue_relid = InvalidOid;
+static Oid	inval_queue_seqid = InvalidOid;
+static Oid	inval_queue_relowner = InvalidOid;
+static bool inval_queue_callback = false;
 
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"clinical.invalidation_queue\" does not exist"),
-				 errhint("Install the extension with CREATE EXTENSION clinical.")));
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+static void
+inval_queue_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == inval_queue_relid || relid == inval_queue_seqid)
+		inval_queue_relid = InvalidOid;
+}
+
+/*
+ * The queue's relid, sequence and owner. The queue is not readable or
+ * writable by ordinary roles, so the rows of any writer are inserted as
+ * its owner.
+ */
+static void
+inval_queue_lookup(Oid *relid, Oid *seqid, Oid *owner)
+{
+	if (!OidIsValid(inval_queue_relid))
+	{
+		Oid			nsp = get_namespace_oid("clinical", true);
+		Oid			rel = OidIsValid(nsp) ? get_relname_relid("invalidation_queue", nsp) : InvalidOid;
+		Oid			seq = OidIsValid(nsp) ? get_relname_relid("invalidation_queue_id_seq", nsp) : InvalidOid;
+		HeapTuple	tup;
+
+		if (!OidIsValid(rel) || !OidIsValid(seq))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation \"clinical.invalidation_queue\" does not exist"),
+					 errhint("Install the extension with CREATE EXTENSION clinical.")));
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for relation %u", rel);
+		inval_queue_relowner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		ReleaseSysCache(tup);
+		if (!inval_queue_callback)
+		{
+			CacheRegisterRelcacheCallback(inval_queue_relcache_callback, (Datum) 0);
+			inval_queue_callback = true;
+		}
+		inval_queue_seqid = seq;
+		inval_queue_relid = rel;
+	}
+	*relid = inval_queue_relid;
+	*seqid = inval_queue_seqid;
+	*owner = inval_queue_relowner;
 }
 
 /*
@@ -301,7 +333,7 @@ inval_add(int16 op, const char *channel, const char *key)
 
 	if (inval_cxt == NULL)
 		inval_cxt = AllocSetContextCreate(TopTransactionContext, "clinical invalidation keys",
-										  ALLOCSET_DEFAULT_SIZES);
+										  ALLOCSET_SMALL_SIZES);
 	if (inval_set == NULL)
 	{
 		HASHCTL		ctl;
@@ -310,7 +342,8 @@ inval_add(int16 op, const char *channel, const char *key)
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(InvalBucket);
 		ctl.hcxt = inval_cxt;
-		inval_set = hash_create("clinical invalidation keys", 1024, &ctl,
+		/* most transactions queue a key or two: start small, it grows */
+		inval_set = hash_create("clinical invalidation keys", 16, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		inval_nitems = 0;
 		inval_nunwritten = 0;
@@ -364,11 +397,9 @@ inval_forget(void)
  * column defaults would give; op is 0 or 1 as the CHECK constraint says.
  */
 static void
-inval_insert_direct(Datum *keys, Datum *channels, bool *chnulls, Datum *ops, int n)
+inval_insert_direct(Oid relid, Oid seqid, Datum *keys, Datum *channels, bool *chnulls,
+					Datum *ops, int n)
 {
-	Oid			nsp = get_namespace_oid("clinical", false);
-	Oid			relid = get_relname_relid("invalidation_queue", nsp);
-	Oid			seqid = get_relname_relid("invalidation_queue_id_seq", nsp);
 	ClinicalRowWriter *w;
 	int			a_id,
 				a_op,
@@ -377,8 +408,6 @@ inval_insert_direct(Datum *keys, Datum *channels, bool *chnulls, Datum *ops, int
 				a_at;
 	int			i;
 
-	if (!OidIsValid(relid) || !OidIsValid(seqid))
-		elog(ERROR, "clinical.invalidation_queue or its sequence does not exist");
 	w = clinical_rowwriter_open(relid);
 	a_id = clinical_rowwriter_attno(w, "id", INT8OID);
 	a_op = clinical_rowwriter_attno(w, "op", INT2OID);
@@ -417,9 +446,13 @@ inval_flush(void)
 	bool		pushed;
 	Oid			save_userid;
 	int			save_sec_context;
+	Oid			relid,
+				seqid,
+				owner;
 
 	if (inval_set == NULL || inval_nunwritten == 0)
 		return;
+	inval_queue_lookup(&relid, &seqid, &owner);
 
 	keys = palloc(sizeof(Datum) * inval_nunwritten);
 	channels = palloc(sizeof(Datum) * inval_nunwritten);
@@ -452,9 +485,9 @@ inval_flush(void)
 	 * plays no part. An error restores the user at (sub)transaction abort.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(inval_queue_owner(),
+	SetUserIdAndSecContext(owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	inval_insert_direct(keys, channels, chnulls, ops, n);
+	inval_insert_direct(relid, seqid, keys, channels, chnulls, ops, n);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (pushed)
 		PopActiveSnapshot();

@@ -25,6 +25,10 @@ COMMENT ON TABLE @extschema@.invalidation_queue IS
 'Committed invalidations waiting for the invalidator worker: op 0 = UNLINK key (and PUBLISH to channel), op 1 = SCAN MATCH key as a pattern and UNLINK (TRUNCATE)';
 COMMENT ON SEQUENCE @extschema@.invalidation_queue_id_seq IS 'Identity of clinical.invalidation_queue rows';
 REVOKE ALL ON @extschema@.invalidation_queue FROM PUBLIC;
+-- a queue: every row is inserted once and deleted once, so vacuum it by
+-- the number of dead rows, not by a fraction of a table that is mostly empty
+ALTER TABLE @extschema@.invalidation_queue
+  SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
 
 CREATE FUNCTION @extschema@.cache_invalidation_trigger()
 RETURNS trigger
