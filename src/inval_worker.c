@@ -455,7 +455,7 @@ inval_redelete_due(char *err, size_t errlen)
 }
 
 /* shortest time between the starts of two rounds, in milliseconds */
-#define INVAL_MIN_ROUND_MS 5
+#define INVAL_MIN_ROUND_MS 3
 
 /*
  * Expiry by commit age. enqueued_at is when the writing transaction
