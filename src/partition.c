@@ -1128,17 +1128,65 @@ part_backoff(int attempt)
 }
 
 /*
+ * Run fn(arg) in an internal subtransaction. Returns NULL when it committed,
+ * or the error that rolled it back. A cancel (pg_cancel_backend,
+ * statement_timeout) is thrown on: it stops the whole run, not one step.
+ */
+static ErrorData *
+part_in_subxact(void (*fn) (void *), void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	return edata;
+}
+
+typedef struct PartStepCall
+{
+	PartLayout *lay;
+	PartStep   *step;
+	int64		moved;
+} PartStepCall;
+
+static void
+part_step_call(void *arg)
+{
+	PartStepCall *c = arg;
+
+	c->moved = part_exec_step(c->lay, c->step);
+}
+
+/*
  * Run a step in subtransactions: retry on lock timeout with backoff, and
  * report what happened. Returns true when the step was carried out.
  */
 static bool
 part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	const char *what = part_step_names[step->kind];
 	int			attempt;
-	volatile int64 moved = 0;
+	PartStepCall call = {lay, step, 0};
+	int64		moved;
 
 	if (run->dry_run)
 	{
@@ -1170,33 +1218,10 @@ part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
 
 	for (attempt = 0;; attempt++)
 	{
-		ErrorData  *edata = NULL;
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcxt);
-		PG_TRY();
-		{
-			moved = part_exec_step(lay, step);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_END_TRY();
+		ErrorData  *edata = part_in_subxact(part_step_call, &call);
 
 		if (edata == NULL)
 			break;
-		/* a cancel or statement_timeout stops the run, not just the step */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 		{
 			if (attempt < part_lock_retries)
@@ -1214,6 +1239,7 @@ part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
 					psprintf("%s: %s", what, edata->message));
 		return false;
 	}
+	moved = call.moved;
 
 	if (step->kind == PART_STEP_CREATE)
 	{
@@ -1515,44 +1541,38 @@ part_maintain_set(PartRun *run, PartSet *set)
  * costs that set only, then record its last run and error. The actions of
  * a set that failed as a whole are replaced by one error action.
  */
+typedef struct PartSetCall
+{
+	PartRun    *run;
+	PartSet    *set;
+} PartSetCall;
+
+static void
+part_set_call(void *arg)
+{
+	PartSetCall *c = arg;
+	int			level = part_push_settings(c->set->time_zone);
+
+	part_maintain_set(c->run, c->set);
+	AtEOXact_GUC(true, level);
+}
+
 static void
 part_maintain_set_safely(PartRun *run, PartSet *set)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	PartSetCall call = {run, set};
+	ErrorData  *edata;
 
 	run->actions = NIL;
 	run->last_error = NULL;
 	run->lock_failed = false;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	edata = part_in_subxact(part_set_call, &call);
+	if (edata != NULL)
 	{
-		int			level = part_push_settings(set->time_zone);
-
-		part_maintain_set(run, set);
-		AtEOXact_GUC(true, level);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
 		run->actions = NIL;
 		part_action(run, set->parent, "error", NULL, edata->message);
 	}
-	PG_END_TRY();
 
 	if (!run->dry_run)
 	{
