@@ -159,7 +159,12 @@ inval_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 {
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		/*
+		 * Planned for the first rows: the claim must walk the primary key in
+		 * id order even when the plan was made on an empty queue and is then
+		 * run on a backlog of millions (a sort would read them all per batch).
+		 */
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_FAST_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
