@@ -159,12 +159,7 @@ inval_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 {
 	if (*plan == NULL)
 	{
-		/*
-		 * Planned for the first rows: the claim must walk the primary key in
-		 * id order even when the plan was made on an empty queue and is then
-		 * run on a backlog of millions (a sort would read them all per batch).
-		 */
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_FAST_PLAN);
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
 
 		if (p == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
@@ -498,7 +493,20 @@ inval_full_xid(FullTransactionId next, TransactionId xid)
 	return FullTransactionIdFromEpochAndXid(epoch, xid);
 }
 
-static void
+/* Is a sample (and an expiry pass) due? */
+static bool
+inval_expire_due(void)
+{
+	return TimestampDifferenceExceeds(inval_last_expire, GetCurrentTimestamp(),
+									  Max(1000, inval_max_age * 10));
+}
+
+/*
+ * Take a sample and delete the rows it proves older than max_age. Runs in
+ * a transaction of its own (with SPI connected), so that a failed delivery
+ * does not undo it. Returns the number of rows deleted.
+ */
+static uint64
 inval_expire(void)
 {
 	Oid			types[1] = {XIDOID};
@@ -506,24 +514,22 @@ inval_expire(void)
 	TimestampTz horizon = now - (TimestampTz) inval_max_age * USECS_PER_SEC;
 	FullTransactionId next = ReadNextFullTransactionId();
 	Snapshot	snap = GetActiveSnapshot();
+	static bool warned = false;
 	int			use = -1;
 	int			i;
 	Datum		arg;
 	int			rc;
 
-	if (!TimestampDifferenceExceeds(inval_last_expire, now, Max(1000, inval_max_age * 10)))
-		return;
 	inval_last_expire = now;
 
-	/* this round's sample */
+	/* this pass's sample */
 	if (inval_nsamples == INVAL_SAMPLES)
 	{
 		memmove(&inval_samples[0], &inval_samples[1], sizeof(InvalSample) * (INVAL_SAMPLES - 1));
 		inval_nsamples--;
 	}
 	inval_samples[inval_nsamples].at = now;
-	inval_samples[inval_nsamples].xmin =
-		inval_full_xid(next, snap->xmin);
+	inval_samples[inval_nsamples].xmin = inval_full_xid(next, snap->xmin);
 	inval_nsamples++;
 
 	/* the newest sample at least max_age old; older ones are not needed */
@@ -531,15 +537,24 @@ inval_expire(void)
 		if (inval_samples[i].at <= horizon)
 			use = i;
 	if (use < 0)
-		return;
+		return 0;
 	if (use > 0)
 	{
 		memmove(&inval_samples[0], &inval_samples[use], sizeof(InvalSample) * (inval_nsamples - use));
 		inval_nsamples -= use;
 	}
-	/* xid ages compare reliably only well within 2^31 */
+
+	/* 32-bit xid ages compare reliably only well within 2^31 */
 	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(inval_samples[0].xmin) > ((uint64) 1 << 30))
-		return;
+	{
+		if (!warned)
+			ereport(WARNING,
+					(errmsg("clinical invalidator cannot expire queued invalidations: more than 2^30 transaction ids were used within clinical.invalidation_max_age"),
+					 errhint("Lower clinical.invalidation_max_age.")));
+		warned = true;
+		return 0;
+	}
+	warned = false;
 
 	arg = TransactionIdGetDatum(XidFromFullTransactionId(inval_samples[0].xmin));
 	rc = SPI_execute_plan(inval_plan(&inval_expire_plan,
@@ -547,16 +562,7 @@ inval_expire(void)
 									 1, types), &arg, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "could not expire invalidations: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
-	{
-		ereport(WARNING,
-				(errmsg("clinical invalidator dropped %llu queued invalidations committed more than %d s ago",
-						(unsigned long long) SPI_processed, inval_max_age),
-				 errhint("Redis was unreachable for longer than clinical.invalidation_max_age; the cache entries have expired by their TTL.")));
-		SpinLockAcquire(&ClinicalShared->mutex);
-		ClinicalShared->inval_dropped += SPI_processed;
-		SpinLockRelease(&ClinicalShared->mutex);
-	}
+	return SPI_processed;
 }
 
 /*
@@ -574,12 +580,36 @@ inval_round(bool connected, char *err, size_t errlen)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	installed = clinical_extension_exists();
+	if (installed && inval_expire_due())
+	{
+		uint64		dropped;
+
+		pgstat_report_activity(STATE_RUNNING, "clinical: expiring invalidations");
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		dropped = inval_expire();
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (dropped > 0)
+		{
+			ereport(WARNING,
+					(errmsg("clinical invalidator dropped %llu queued invalidations committed more than %d s ago",
+							(unsigned long long) dropped, inval_max_age),
+					 errhint("Redis was unreachable for longer than clinical.invalidation_max_age; the cache entries have expired by their TTL.")));
+			SpinLockAcquire(&ClinicalShared->mutex);
+			ClinicalShared->inval_dropped += dropped;
+			SpinLockRelease(&ClinicalShared->mutex);
+		}
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
 	if (installed)
 	{
 		pgstat_report_activity(STATE_RUNNING, "clinical: delivering invalidations");
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		inval_expire();
 		if (connected)
 		{
 			int			n;

@@ -239,11 +239,15 @@ static Oid	inval_queue_seqid = InvalidOid;
 static Oid	inval_queue_relowner = InvalidOid;
 static bool inval_queue_callback = false;
 
+static bool inval_queue_valid = false;
+static uint64 inval_queue_invals = 0;	/* relcache invalidations seen */
+
 static void
 inval_queue_relcache_callback(Datum arg, Oid relid)
 {
+	inval_queue_invals++;
 	if (!OidIsValid(relid) || relid == inval_queue_relid || relid == inval_queue_seqid)
-		inval_queue_relid = InvalidOid;
+		inval_queue_valid = false;
 }
 
 /*
@@ -252,15 +256,30 @@ inval_queue_relcache_callback(Datum arg, Oid relid)
  * its owner.
  */
 static void
-inval_queue_lookup(Oid *relid, Oid *seqid, Oid *owner)
+inval_queue_lookup(Oid *relid, Oid *seqid, Oid *ownerp)
 {
-	if (!OidIsValid(inval_queue_relid))
+	/*
+	 * Any relcache invalidation that arrives during the lookups (they may
+	 * read the catalogs) makes the loop look again.
+	 */
+	while (!inval_queue_valid)
 	{
-		Oid			nsp = get_namespace_oid("clinical", true);
-		Oid			rel = OidIsValid(nsp) ? get_relname_relid("invalidation_queue", nsp) : InvalidOid;
-		Oid			seq = OidIsValid(nsp) ? get_relname_relid("invalidation_queue_id_seq", nsp) : InvalidOid;
+		uint64		invals;
+		Oid			nsp;
+		Oid			rel;
+		Oid			seq;
+		Oid			owner;
 		HeapTuple	tup;
 
+		if (!inval_queue_callback)
+		{
+			CacheRegisterRelcacheCallback(inval_queue_relcache_callback, (Datum) 0);
+			inval_queue_callback = true;
+		}
+		invals = inval_queue_invals;
+		nsp = get_namespace_oid("clinical", true);
+		rel = OidIsValid(nsp) ? get_relname_relid("invalidation_queue", nsp) : InvalidOid;
+		seq = OidIsValid(nsp) ? get_relname_relid("invalidation_queue_id_seq", nsp) : InvalidOid;
 		if (!OidIsValid(rel) || !OidIsValid(seq))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -269,19 +288,18 @@ inval_queue_lookup(Oid *relid, Oid *seqid, Oid *owner)
 		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
 		if (!HeapTupleIsValid(tup))
 			elog(ERROR, "cache lookup failed for relation %u", rel);
-		inval_queue_relowner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 		ReleaseSysCache(tup);
-		if (!inval_queue_callback)
-		{
-			CacheRegisterRelcacheCallback(inval_queue_relcache_callback, (Datum) 0);
-			inval_queue_callback = true;
-		}
+		if (invals != inval_queue_invals)
+			continue;
+		inval_queue_relowner = owner;
 		inval_queue_seqid = seq;
 		inval_queue_relid = rel;
+		inval_queue_valid = true;
 	}
 	*relid = inval_queue_relid;
 	*seqid = inval_queue_seqid;
-	*owner = inval_queue_relowner;
+	*ownerp = inval_queue_relowner;
 }
 
 /*

@@ -20,7 +20,7 @@ CREATE TABLE @extschema@.invalidation_queue (
     key text NOT NULL,
     channel text,
     enqueued_at timestamptz NOT NULL DEFAULT now()
-);
+) USING heap;   -- the worker deletes delivered rows by ctid in the heap
 COMMENT ON TABLE @extschema@.invalidation_queue IS
 'Committed invalidations waiting for the invalidator worker: op 0 = UNLINK key (and PUBLISH to channel), op 1 = SCAN MATCH key as a pattern and UNLINK (TRUNCATE)';
 COMMENT ON SEQUENCE @extschema@.invalidation_queue_id_seq IS 'Identity of clinical.invalidation_queue rows';
