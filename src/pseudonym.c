@@ -199,28 +199,45 @@ pseud_load(const char *path, struct stat *st)
 	char	   *buf = NULL;
 	unsigned char *raw = NULL;
 	volatile int lineno = 0;
-
-	if (stat(path, st) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not open keyring file \"%s\": %m", path),
-				 errhint("Check clinical.keyring_file; the file must exist and be readable by the server.")));
-	if (!S_ISREG(st->st_mode))
-		pseud_file_error("Point clinical.keyring_file at a regular file.",
-						 "keyring file \"%s\" is not a regular file", path);
-	if (st->st_uid != geteuid())
-		pseud_file_error("Make the server's operating-system user the owner of the file (chown).",
-						 "keyring file \"%s\" is not owned by the database server's user", path);
-	if (st->st_mode & (S_IRWXG | S_IRWXO))
-		pseud_file_error("Allow access only to its owner: chmod 600 on the file.",
-						 "keyring file \"%s\" is accessible to group or others", path);
+	char		iobuf[8192];	/* stdio's buffer: wiped once the file is closed */
 
 	f = AllocateFile(path, "r");
 	if (f == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
 				 errmsg("could not open keyring file \"%s\": %m", path),
-				 errhint("The file must be readable by the server's user.")));
+				 errhint("Check clinical.keyring_file; the file must exist and be readable by the server.")));
+
+	/* check the file that was opened, not what the path names by now */
+	if (fstat(fileno(f), st) != 0)
+	{
+		int			save_errno = errno;
+
+		FreeFile(f);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat keyring file \"%s\": %m", path)));
+	}
+	if (!S_ISREG(st->st_mode))
+	{
+		FreeFile(f);
+		pseud_file_error("Point clinical.keyring_file at a regular file.",
+						 "keyring file \"%s\" is not a regular file", path);
+	}
+	if (st->st_uid != geteuid())
+	{
+		FreeFile(f);
+		pseud_file_error("Make the server's operating-system user the owner of the file (chown).",
+						 "keyring file \"%s\" is not owned by the database server's user", path);
+	}
+	if (st->st_mode & (S_IRWXG | S_IRWXO))
+	{
+		FreeFile(f);
+		pseud_file_error("Allow access only to its owner: chmod 600 on the file.",
+						 "keyring file \"%s\" is accessible to group or others", path);
+	}
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 
 	PG_TRY();
 	{
@@ -299,6 +316,7 @@ pseud_load(const char *path, struct stat *st)
 	PG_CATCH();
 	{
 		FreeFile(f);
+		OPENSSL_cleanse(iobuf, sizeof(iobuf));
 		if (buf)
 			OPENSSL_cleanse(buf, 2 * PSEUD_MAX_KEY_LEN + 64);
 		if (raw)
@@ -310,6 +328,7 @@ pseud_load(const char *path, struct stat *st)
 	PG_END_TRY();
 
 	FreeFile(f);
+	OPENSSL_cleanse(iobuf, sizeof(iobuf));
 	pfree(buf);
 	pfree(raw);
 	return ring;
@@ -440,8 +459,8 @@ pseud_parse_version(const char *s, int len)
 	int			i = 1;
 	long		version = 0;
 
-	if (len < 2 + 1 + PSEUD_B64_LEN || s[0] != 'v')
-		return 0;
+	if (len < 2 + 1 + PSEUD_B64_LEN || s[0] != 'v' || s[1] == '0')
+		return 0;				/* no leading zeros: one spelling per version */
 	while (i < len && s[i] >= '0' && s[i] <= '9' && i < 11)
 		version = version * 10 + (s[i++] - '0');
 	if (i == 1 || i >= len || s[i] != ':' || version < 1 || version > INT_MAX)
@@ -451,6 +470,9 @@ pseud_parse_version(const char *s, int len)
 	for (i = i + 1; i < len; i++)
 		if (strchr(pseud_b64url, s[i]) == NULL || s[i] == '\0')
 			return 0;
+	/* 32 bytes fill 42 characters and 4 bits of the last: its 2 low bits are 0 */
+	if ((strchr(pseud_b64url, s[len - 1]) - pseud_b64url) % 4 != 0)
+		return 0;
 	return (int) version;
 }
 

@@ -194,7 +194,14 @@ DECLARE
     total bigint := 0;
     n bigint;
     pattern text;
+    parts regclass[];
+    part regclass;
 BEGIN
+    IF target IS NULL OR "column" IS NULL OR to_version IS NULL THEN
+        RAISE EXCEPTION 'target, column and to_version must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name the table, the column and the key version to rotate to.';
+    END IF;
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -208,19 +215,28 @@ BEGIN
     -- the key must exist before anything is rewritten
     PERFORM @extschema@.pseudonym('', to_version);
     pattern := format('v%s:%%', to_version);
-    LOOP
-        EXECUTE format(
-            'UPDATE %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
-              WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s
-                                       WHERE @extschema@.pseudonym_version(%2$I) IS NOT NULL
-                                         AND %2$I NOT LIKE $2
-                                       LIMIT $3))',
-            target, "column")
-          USING to_version, pattern, batch_size;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        EXIT WHEN n = 0;
-        total := total + n;
-        RAISE NOTICE 'repseudonymize %.%: % rows rewritten to key version %', target, "column", total, to_version;
+    -- a ctid names a row within one table: rewrite a partitioned table
+    -- partition by partition
+    IF (SELECT relkind FROM pg_class WHERE oid = target) = 'p' THEN
+        parts := ARRAY(SELECT relid FROM pg_partition_tree(target) WHERE isleaf);
+    ELSE
+        parts := ARRAY[target];
+    END IF;
+    FOREACH part IN ARRAY parts LOOP
+        LOOP
+            EXECUTE format(
+                'UPDATE %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
+                  WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s
+                                           WHERE @extschema@.pseudonym_version(%2$I) IS NOT NULL
+                                             AND %2$I NOT LIKE $2
+                                           LIMIT $3))',
+                part, "column")
+              USING to_version, pattern, batch_size;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            EXIT WHEN n = 0;
+            total := total + n;
+            RAISE NOTICE 'repseudonymize %.%: % rows rewritten to key version %', target, "column", total, to_version;
+        END LOOP;
     END LOOP;
     RETURN total;
 END

@@ -7,7 +7,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
-SELECT plan(25);
+SELECT plan(32);
 
 SELECT has_function('clinical', 'pseudonym', ARRAY['text', 'integer', 'text', 'integer']);
 SELECT has_function('clinical', 'pseudonym_bytea', ARRAY['bytea', 'integer']);
@@ -76,6 +76,39 @@ SELECT lives_ok($$SELECT clinical.enable_pseudonymization('tap_subject', ARRAY['
                 'enable_pseudonymization() again, with other options');
 SELECT is((SELECT key_version || '/' || normalization FROM clinical.pseudonymized_columns WHERE target = 'tap_subject'::regclass),
           '1/upper', 'calling enable_pseudonymization() again changes the options');
+
+-- a value that only looks like a pseudonym (leading zero in the version, or
+-- a last character no 32-byte MAC ends in) is plaintext: hashed, not kept
+SELECT is(clinical.pseudonym_version('v02:' || substr(clinical.pseudonym('X', 2), 4)), NULL,
+          'a version with a leading zero is not a pseudonym');
+SELECT is(clinical.pseudonym_version(substr(clinical.pseudonym('X', 2), 1, 45) || 'B'), NULL,
+          'a last character that 32 bytes cannot end in is not a pseudonym');
+INSERT INTO tap_subject VALUES (200, 'v02:' || substr(clinical.pseudonym('X', 2), 4), 'x'),
+                               (201, substr(clinical.pseudonym('X', 2), 1, 45) || 'B', 'x');
+SELECT is((SELECT count(*) FROM tap_subject WHERE id IN (200, 201) AND mrn LIKE 'v1:%'
+             AND mrn = clinical.pseudonym(upper(CASE id WHEN 200 THEN 'v02:' || substr(clinical.pseudonym('X', 2), 4)
+                                                   ELSE substr(clinical.pseudonym('X', 2), 1, 45) || 'B' END), 1)),
+          2::bigint, 'the trigger hashes look-alike values like any plaintext');
+
+-- repseudonymize(): NULL arguments change nothing
+SELECT throws_ok($$SELECT clinical.repseudonymize('tap_subject', 'mrn', NULL)$$, '22004', NULL,
+                 'repseudonymize() with a NULL key version is an error');
+SELECT is((SELECT count(*) FROM tap_subject WHERE mrn IS NULL), 0::bigint,
+          '... and rewrote nothing (no pseudonym became NULL)');
+
+-- repseudonymize() on a partitioned table: a ctid names a row in one
+-- partition only; rows of another partition at the same ctids are left alone
+CREATE TABLE tap_part (id int, mrn text) PARTITION BY RANGE (id);
+CREATE TABLE tap_part_a PARTITION OF tap_part FOR VALUES FROM (0) TO (100);
+CREATE TABLE tap_part_b PARTITION OF tap_part FOR VALUES FROM (100) TO (200);
+INSERT INTO tap_part SELECT i, 'MRN' || i FROM generate_series(101, 105) i;  -- before the trigger: plaintext
+SELECT clinical.enable_pseudonymization('tap_part', ARRAY['mrn'], 1);
+INSERT INTO tap_part SELECT i, 'MRN' || i FROM generate_series(1, 5) i;
+SELECT is(clinical.repseudonymize('tap_part', 'mrn', 2), 5::bigint,
+          'repseudonymize() on a partitioned table rotates the pseudonyms of each partition');
+SELECT is((SELECT count(*) FROM tap_part_a WHERE mrn = clinical.repseudonym(clinical.pseudonym('MRN' || id, 1), 2))
+          + (SELECT count(*) FROM tap_part_b WHERE mrn = 'MRN' || id), 10::bigint,
+          '... to key 2, and leaves the rows of the other partition at the same ctids alone');
 
 SELECT * FROM finish();
 ROLLBACK;
