@@ -23,6 +23,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -231,6 +232,15 @@ summ_to_sketch(SummState *st)
 	pfree(old);
 }
 
+static void
+summ_count_overflow(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("clinical.summary count out of range"),
+			 errhint("A summary counts at most 9223372036854775807 values.")));
+}
+
 /* Add count to the slot of key (already bucketed in sketch mode). */
 static void
 summ_add_key(SummState *st, uint64 key, int64 count)
@@ -253,7 +263,8 @@ summ_add_key(SummState *st, uint64 key, int64 count)
 		}
 		if (e->key == key)
 		{
-			e->count += count;
+			if (pg_add_s64_overflow(e->count, count, &e->count))
+				summ_count_overflow();
 			return;
 		}
 		h = (h + 1) & mask;
@@ -291,7 +302,7 @@ summ_accum(SummState *st, float8 x)
 		return;
 	}
 
-	/* Youngs-Cramer, as float8_accum does it */
+	/* Youngs-Cramer, as float8_accum does it, overflow an error as there */
 	st->n++;
 	st->sx += x;
 	if (st->n > 1)
@@ -299,6 +310,8 @@ summ_accum(SummState *st, float8 x)
 		tmp = x * st->n - st->sx;
 		st->sxx += tmp * tmp / (st->n * (st->n - 1.0));
 	}
+	if (isinf(st->sx) || isinf(st->sxx))
+		float_overflow_error();
 	if (x < st->min)
 		st->min = x;
 	if (x > st->max)
@@ -327,17 +340,20 @@ summ_merge(SummState *a, const SummState *b)
 
 			a->sxx = a->sxx + b->sxx + n1 * n2 * tmp * tmp / (n1 + n2);
 			a->sx = a->sx + b->sx;
+			if (isinf(a->sx) || isinf(a->sxx))
+				float_overflow_error();
 		}
 		if (b->min < a->min)
 			a->min = b->min;
 		if (b->max > a->max)
 			a->max = b->max;
 	}
-	a->n += b->n;
-	a->nmiss += b->nmiss;
-	a->nnan += b->nnan;
-	a->nposinf += b->nposinf;
-	a->nneginf += b->nneginf;
+	if (pg_add_s64_overflow(a->n, b->n, &a->n) ||
+		pg_add_s64_overflow(a->nmiss, b->nmiss, &a->nmiss) ||
+		pg_add_s64_overflow(a->nnan, b->nnan, &a->nnan) ||
+		pg_add_s64_overflow(a->nposinf, b->nposinf, &a->nposinf) ||
+		pg_add_s64_overflow(a->nneginf, b->nneginf, &a->nneginf))
+		summ_count_overflow();
 
 	if (b->mode == SUMM_SKETCH && a->mode == SUMM_EXACT)
 		summ_to_sketch(a);
@@ -562,11 +578,12 @@ PG_FUNCTION_INFO_V1(clinical_summ_deserialize);
 Datum
 clinical_summ_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = summ_aggcontext(fcinfo, "clinical._summ_deserialize");
 	SummaryData *s = DatumGetSummaryP(PG_GETARG_DATUM(0));
 
+	(void) summ_aggcontext(fcinfo, "clinical._summ_deserialize");
 	summ_validate(s, VARSIZE(s));
-	PG_RETURN_POINTER(summ_deserialize(s, cxt));
+	/* in the per-call context: the combine copies what it keeps */
+	PG_RETURN_POINTER(summ_deserialize(s, CurrentMemoryContext));
 }
 
 PG_FUNCTION_INFO_V1(clinical_summ_final);
@@ -969,7 +986,8 @@ summ_parse_method(text *t)
 
 /*
  * The k-th smallest value (1-based), walking the sorted entries from a
- * cursor (*pos, *below) that only moves forward for increasing k.
+ * cursor (*pos, *below): forward for increasing k, from the start for a k
+ * behind it (the lower neighbour of an interpolation just made).
  */
 static float8
 summ_order_stat(const SummaryData *s, int64 k, int64 *pos, int64 *below)
@@ -978,6 +996,8 @@ summ_order_stat(const SummaryData *s, int64 k, int64 *pos, int64 *below)
 		k = 1;
 	if (k > s->n)
 		k = s->n;
+	if (k <= *below)
+		*pos = *below = 0;		/* behind the cursor: walk again from the start */
 	while (*below + s->entries[*pos].count < k)
 	{
 		*below += s->entries[*pos].count;

@@ -91,10 +91,11 @@ clinical_visit_last_combine(PG_FUNCTION_ARGS)
 	VisitLast  *a = PG_ARGISNULL(0) ? NULL : (VisitLast *) PG_GETARG_POINTER(0);
 	VisitLast  *b = PG_ARGISNULL(1) ? NULL : (VisitLast *) PG_GETARG_POINTER(1);
 
-	if (b == NULL || !b->found)
-		PG_RETURN_POINTER(a);
+	/* a state, even an empty one: a NULL pointer is not a NULL state */
 	if (a == NULL)
 		a = MemoryContextAllocZero(cxt, sizeof(VisitLast));
+	if (b == NULL || !b->found)
+		PG_RETURN_POINTER(a);
 	if (visit_better(a, b->at, b->value))
 		*a = *b;
 	PG_RETURN_POINTER(a);
@@ -122,10 +123,13 @@ PG_FUNCTION_INFO_V1(clinical_visit_last_deserialize);
 Datum
 clinical_visit_last_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = visit_aggcontext(fcinfo);
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	VisitLast  *st = MemoryContextAllocZero(cxt, sizeof(VisitLast));
+	VisitLast  *st;
 	StringInfoData buf;
+
+	(void) visit_aggcontext(fcinfo);
+	/* in the per-call context: the combine copies what it keeps */
+	st = palloc0(sizeof(VisitLast));
 
 	if (VARSIZE_ANY_EXHDR(b) != 17)
 		elog(ERROR, "invalid serialized visit state of %d bytes", (int) VARSIZE_ANY_EXHDR(b));

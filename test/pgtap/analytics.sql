@@ -5,7 +5,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(20);
+SELECT plan(25);
 
 SELECT setseed(0.42);
 CREATE TEMP TABLE m AS
@@ -96,6 +96,25 @@ SELECT is((SELECT row(r.below, r.within, r.above, r.missing)::text FROM (SELECT 
 SELECT is((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
             WHERE p.pronamespace = 'clinical'::regnamespace AND p.proparallel = 's' AND a.aggcombinefn <> 0), 7::bigint,
           'all seven aggregates are parallel safe with a combine function');
+
+-- an interpolated quantile followed by one with the same lower order
+-- statistic (the walk over the entries must step back)
+SELECT is((SELECT ARRAY[d.q1, d.median, d.q3]
+             FROM (SELECT (clinical.describe(x)).* FROM (VALUES (10::float8), (20)) v(x)) d),
+          ARRAY[12.5, 15, 17.5]::float8[], 'describe() of {10, 20}: quartiles 12.5, 15, 17.5');
+SELECT is((SELECT clinical.quantiles(clinical.summarize(x), ARRAY[0.4, 0.45, 0.1, 0.9, 0.9]) FROM generate_series(1, 4) x),
+          (SELECT percentile_cont(ARRAY[0.4, 0.45, 0.1, 0.9, 0.9]) WITHIN GROUP (ORDER BY x) FROM generate_series(1, 4) x),
+          'quantiles() equal percentile_cont for close, repeated and decreasing q');
+SELECT is((SELECT clinical.quantiles(clinical.summarize(x), ARRAY[0.5, 0.5], 'r2') FROM generate_series(1, 4) x),
+          ARRAY[2.5, 2.5]::float8[], 'r2: the same q twice gives the same quantile');
+
+-- overflow is an error (as in avg()), not an infinite mean or a negative count
+SELECT throws_ok($$SELECT clinical.describe(x) FROM (VALUES (1e308::float8), (1e308)) v(x)$$, '22003', NULL,
+                 'describe() of values whose sum overflows is an error');
+SELECT throws_ok($$SELECT clinical.rollup(s) FROM (VALUES
+                     ('exact n=9223372036854775807 nmiss=0 nan=0 posinf=0 neginf=0 sx=9.2e18 sxx=0 min=1 max=1 {1:9223372036854775807}'::clinical.summary),
+                     ('exact n=1 nmiss=0 nan=0 posinf=0 neginf=0 sx=1 sxx=0 min=1 max=1 {1:1}'::clinical.summary)) v(s)$$,
+                 '22003', NULL, 'rollup() of counts that overflow is an error');
 
 SELECT * FROM finish();
 ROLLBACK;
