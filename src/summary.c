@@ -553,7 +553,11 @@ clinical_summ_combine(PG_FUNCTION_ARGS)
 	SummState  *b = PG_ARGISNULL(1) ? NULL : (SummState *) PG_GETARG_POINTER(1);
 
 	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();	/* a NULL pointer is not a NULL state */
 		PG_RETURN_POINTER(a);
+	}
 	if (a == NULL)
 	{
 		a = summ_state_new(cxt);

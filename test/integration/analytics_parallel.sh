@@ -53,6 +53,26 @@ bs=$(q -c "$SER SELECT s.subject, clinical.baseline(v, t, r) FROM (SELECT i % 10
           FROM generate_series(1, 100000) i) s GROUP BY 1 ORDER BY 1" | md5sum)
 tap_is "baseline parallel equals serial" "$b" "$bs"
 
+# partial states that found nothing: most workers see no row at or before
+# the reference (only the first 100 rows qualify), or no row at all
+q >/dev/null <<'SQL'
+DROP TABLE IF EXISTS par_b;
+CREATE TABLE par_b AS
+  SELECT i AS v, CASE WHEN i <= 100 THEN timestamptz '2026-01-01' ELSE timestamptz '2027-01-01' END AS t
+    FROM generate_series(1, 300000) i;
+ANALYZE par_b;
+SQL
+BQ="SELECT clinical.baseline(v, t, timestamptz '2026-06-01'), clinical.locf(v, t, timestamptz '2026-06-01') FROM par_b"
+tap_check "the baseline plan is parallel" grep -q "Partial Aggregate" <<<"$(q -c "$PAR EXPLAIN (COSTS OFF) $BQ")"
+want=$(q -c "$SER $BQ")
+same=0
+for i in $(seq 1 10); do
+  [ "$(q -c "$PAR $BQ" 2>&1)" = "$want" ] && same=$((same + 1))
+done
+tap_is "baseline and locf with partials that found nothing: 10 of 10 parallel runs equal serial ($want)" "$same" 10
+tap_is "summarize over no matching row in parallel: n = 0" \
+  "$(q -c "$PAR SELECT clinical.n(clinical.summarize(v)) FROM par_b WHERE v * 1 < -1")" 0
+
 # binary round trip through COPY
 q -c "DROP TABLE IF EXISTS par_s; CREATE TABLE par_s AS SELECT site, clinical.summarize(k) AS s FROM par_m GROUP BY site" >/dev/null
 q -c "COPY par_s TO '$CLINICAL_TMP/summaries.bin' WITH (FORMAT binary)"
