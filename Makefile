@@ -37,6 +37,9 @@ EXTRA_CLEAN = clinical--$(EXTVERSION).sql results regression.diffs regression.ou
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# the version is compiled in: rebuild what uses it when the control file changes
+src/version.o: clinical.control
+
 clinical--$(EXTVERSION).sql: $(SQL_PARTS) clinical.control
 	cat $(SQL_PARTS) > $@
 

@@ -64,20 +64,32 @@ clinical_show_secret(void)
  * log an ALTER SYSTEM that sets it: any message that names the setting
  * loses everything after the name, and so does the statement logged with it.
  */
+static char *
+clinical_strcasestr(const char *hay, const char *needle)
+{
+	size_t		n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (pg_strncasecmp(hay, needle, n) == 0)
+			return (char *) hay;
+	return NULL;
+}
+
 static void
 clinical_emit_log(ErrorData *edata)
 {
 	static const char secret_name[] = "redis_password";
 	char	   *at;
 
-	if (edata->message && (at = strstr(edata->message, secret_name)) != NULL)
+	/* GUC names are case-insensitive: so is the match */
+	if (edata->message && (at = clinical_strcasestr(edata->message, secret_name)) != NULL)
 	{
 		size_t		keep = (at - edata->message) + strlen(secret_name);
 
 		edata->message = psprintf("%.*s%s [value hidden]", (int) keep, edata->message,
 								  at[strlen(secret_name)] == '"' ? "\"" : "");
 	}
-	if (debug_query_string && strstr(debug_query_string, secret_name) != NULL)
+	if (debug_query_string && clinical_strcasestr(debug_query_string, secret_name) != NULL)
 		edata->hide_stmt = true;
 
 	if (prev_emit_log_hook)

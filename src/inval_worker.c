@@ -753,6 +753,11 @@ clinical_inval_worker_main(Datum main_arg)
 			naptime = Max(1, Min(naptime, due));
 		}
 
+		/*
+		 * A worker flushes its own statistics: autovacuum counts the queue's
+		 * dead rows from them. Rate-limited inside (at most once a second).
+		 */
+		(void) pgstat_report_stat(false);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 naptime, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

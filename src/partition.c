@@ -29,14 +29,17 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_partitioned_table.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -52,6 +55,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -344,18 +348,28 @@ typedef struct PartUser
 {
 	Oid			userid;
 	int			sec_context;
+	int			guc_level;
 } PartUser;
 
 static void
 part_become(Oid role, PartUser *save)
 {
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(role, save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	/*
+	 * A restricted operation, as REFRESH MATERIALIZED VIEW and VACUUM run
+	 * a table owner's code: the owner's triggers and defaults cannot queue
+	 * deferred triggers (which would fire at commit as the caller) nor
+	 * leave settings changed behind.
+	 */
+	SetUserIdAndSecContext(role, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save->guc_level = NewGUCNestLevel();
 }
 
 static void
 part_unbecome(PartUser *save)
 {
+	AtEOXact_GUC(false, save->guc_level);
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
 
@@ -606,7 +620,24 @@ part_const_value(Node *node, Oid typid, bool *inf)
 		}
 		return (int64) d * USECS_PER_DAY;
 	}
+	/* timestamp and timestamptz: -infinity and infinity are the int64 extremes */
+	if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(c->constvalue)))
+		*inf = true;
 	return DatumGetInt64(c->constvalue);
+}
+
+/*
+ * A partition's qualified, quoted name, in its own schema (a partition may
+ * live in another schema than its parent).
+ */
+static char *
+part_child_qname(const PartChild *c)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(c->relid));
+
+	if (nsp == NULL)
+		elog(ERROR, "cache lookup failed for the schema of relation %u", c->relid);
+	return quote_qualified_identifier(nsp, c->name);
 }
 
 /* One bound of a range partition: its value, whether infinite, its text. */
@@ -921,8 +952,41 @@ typedef struct PartStep
 	char	   *move_sql;		/* create: moves one batch from the default */
 	char	   *lock_sql;		/* create: locks parent and default */
 	char	   *count_sql;		/* create: counts rows in range in the default */
+	char	   *move_blocker;	/* create: why rows may not be moved, or NULL */
 	char	   *archive_schema; /* archive: where the partition goes */
 } PartStep;
+
+/*
+ * Why rows may not be moved out of the default partition, or NULL. A move
+ * is a DELETE there, which would fire the default's row DELETE triggers:
+ * the action triggers of foreign keys that reference the table (ON DELETE
+ * CASCADE would delete the referencing rows), audit and other triggers
+ * (recording deletions that are not). Maintenance does not do that.
+ */
+static char *
+part_move_blocker(const PartChild *def)
+{
+	Relation	rel = table_open(def->relid, AccessShareLock);
+	TriggerDesc *td = rel->trigdesc;
+	char	   *why = NULL;
+	int			i;
+
+	for (i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgenabled != TRIGGER_DISABLED &&
+			TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_DELETE(t->tgtype))
+		{
+			why = psprintf("moving them would fire %s trigger \"%s\" on the default partition %s for each row",
+						   t->tgisinternal ? "the foreign-key" : "the row DELETE", t->tgname,
+						   part_child_qname(def));
+			break;
+		}
+	}
+	table_close(rel, AccessShareLock);
+	return why;
+}
 
 static char *
 part_ddl_text(PartStep *step)
@@ -1000,7 +1064,7 @@ part_plan_create(PartLayout *lay, int64 k)
 									step->qname, qparent));
 	if (lay->def)
 	{
-		char	   *qdef = quote_qualified_identifier(lay->nspname, lay->def->name);
+		char	   *qdef = part_child_qname(lay->def);
 		const char *qcol = quote_identifier(lay->column);
 		char	   *cols = part_column_list(lay->parent);
 		char	   *typname = format_type_be(lay->typid);
@@ -1016,6 +1080,7 @@ part_plan_create(PartLayout *lay, int64 k)
 		step->count_sql = psprintf("SELECT count(*) FROM ONLY %s WHERE %s >= %s::%s AND %s < %s::%s",
 								   qdef, qcol, quote_literal_cstr(lo_text), typname,
 								   qcol, quote_literal_cstr(hi_text), typname);
+		step->move_blocker = part_move_blocker(lay->def);
 		step->move_sql = psprintf("WITH moved AS (DELETE FROM ONLY %s WHERE ctid = ANY (ARRAY("
 								  "SELECT ctid FROM ONLY %s WHERE %s >= %s::%s AND %s < %s::%s LIMIT %d)) "
 								  "RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moved",
@@ -1037,7 +1102,7 @@ part_plan_retention(PartLayout *lay, PartSet *set, PartChild *c)
 	char	   *qparent = quote_qualified_identifier(lay->nspname, lay->relname);
 
 	step->name = c->name;
-	step->qname = quote_qualified_identifier(lay->nspname, c->name);
+	step->qname = part_child_qname(c);
 	step->lo = c->lo;
 	step->hi = c->hi;
 	if (strcmp(set->mode, "drop") == 0)
@@ -1077,13 +1142,21 @@ part_exec_step(PartLayout *lay, PartStep *step)
 		{
 			/* before the ATTACH: empty the new range out of the default */
 			bool		isnull;
+			int64		n;
 
 			if (SPI_execute(step->lock_sql, false, 0) < 0)
 				elog(ERROR, "could not lock the default partition");
 			if (SPI_execute(step->count_sql, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not count rows in the default partition");
-			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											&isnull)) > 0)
+			n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			if (n > 0 && step->move_blocker)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("%lld %s of the new partition's range %s in the default partition: %s",
+								(long long) n, n == 1 ? "row" : "rows", n == 1 ? "is" : "are",
+								step->move_blocker),
+						 errhint("Move those rows into a table of their own by hand, attach it, and run maintenance again.")));
+			if (n > 0)
 			{
 				for (;;)
 				{
@@ -1517,7 +1590,7 @@ part_maintain_set(PartRun *run, PartSet *set)
 		const char *qcol = quote_identifier(lay.column);
 		char	   *sql = psprintf("SELECT count(*), min(%s)::text, max(%s)::text FROM ONLY %s",
 								   qcol, qcol,
-								   quote_qualified_identifier(lay.nspname, lay.def->name));
+								   part_child_qname(lay.def));
 		PartUser	save;
 		bool		isnull;
 		int64		n;

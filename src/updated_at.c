@@ -75,6 +75,12 @@ updat_find_column(TriggerData *trigdata)
 				 errhint("Add a timestamptz column \"%s\", or name the column to set as the trigger's argument: EXECUTE FUNCTION clinical.set_updated_at('column_name').",
 						 colname)));
 
+	if (TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attgenerated)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+				 errmsg("column \"%s\" of relation \"%s\" is a generated column",
+						colname, RelationGetRelationName(rel)),
+				 errhint("A generated column is computed after BEFORE triggers, so the trigger's value would be lost; make it a plain timestamptz column.")));
 	atttype = TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
 	if (atttype != TIMESTAMPTZOID)
 		ereport(ERROR,

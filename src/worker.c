@@ -60,8 +60,10 @@ clinical_worker_register(void)
 static void
 worker_set_state(const char *state)
 {
+	TimestampTz now = GetCurrentTimestamp();	/* a system call: not under the spinlock */
+
 	SpinLockAcquire(&ClinicalShared->mutex);
-	ClinicalShared->worker_last_activity = GetCurrentTimestamp();
+	ClinicalShared->worker_last_activity = now;
 	strlcpy(ClinicalShared->worker_state, state, sizeof(ClinicalShared->worker_state));
 	SpinLockRelease(&ClinicalShared->mutex);
 }
@@ -144,6 +146,7 @@ void
 clinical_worker_main(Datum main_arg)
 {
 	long		naptime;
+	TimestampTz started;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -152,10 +155,11 @@ clinical_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(clinical_database, NULL, 0);
 	pgstat_report_appname(CLINICAL_WORKER_NAME);
 
+	started = GetCurrentTimestamp();
 	SpinLockAcquire(&ClinicalShared->mutex);
 	ClinicalShared->worker_pid = MyProcPid;
 	ClinicalShared->worker_dboid = MyDatabaseId;
-	ClinicalShared->worker_started = GetCurrentTimestamp();
+	ClinicalShared->worker_started = started;
 	ClinicalShared->worker_last_activity = ClinicalShared->worker_started;
 	strlcpy(ClinicalShared->worker_state, "starting", sizeof(ClinicalShared->worker_state));
 	SpinLockRelease(&ClinicalShared->mutex);
@@ -176,6 +180,8 @@ clinical_worker_main(Datum main_arg)
 
 		naptime = worker_tick();
 
+		/* a worker flushes its own statistics (autovacuum reads them) */
+		(void) pgstat_report_stat(false);
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 naptime,

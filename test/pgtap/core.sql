@@ -7,7 +7,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(21);
+SELECT plan(22);
 
 SELECT has_function('clinical', 'version', 'clinical.version() exists');
 SELECT has_function('clinical', 'library_version', 'clinical.library_version() exists');
@@ -67,6 +67,12 @@ SELECT throws_ok($$UPDATE tap_wrong SET id = 2$$, '42804', NULL,
                  'set_updated_at rejects a column that is not timestamptz');
 SELECT throws_ok($$UPDATE tap_patient SET id = 3 WHERE clinical.set_updated_at() IS NULL$$, '39P01', NULL,
                  'set_updated_at cannot be called as a plain function');
+
+-- a generated column cannot be set by a BEFORE trigger: refused clearly
+CREATE TABLE tap_gen (id int, n int, updated_at timestamptz GENERATED ALWAYS AS ('2026-01-01'::timestamptz) STORED);
+CREATE TRIGGER tap_gen_upd BEFORE UPDATE ON tap_gen FOR EACH ROW EXECUTE FUNCTION clinical.set_updated_at();
+INSERT INTO tap_gen (id, n) VALUES (1, 1);
+SELECT throws_ok($$UPDATE tap_gen SET n = 2$$, '42611', NULL, 'set_updated_at() on a generated column is an error');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(73);
+SELECT plan(79);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -187,6 +187,43 @@ SELECT clinical.set_legal_hold('clinical.audit_log', 'clinical.audit_log_p202601
 SELECT is((SELECT array_agg(partition ORDER BY partition) FROM clinical.run_maintenance('clinical.audit_log') WHERE action = 'detach'),
           ARRAY['audit_log_p20190101', 'audit_log_p20190201'],
           'without holds the audit log keeps exactly 7 years');
+
+-- rows in the default partition are not moved when the move would fire
+-- DELETE triggers there (here a foreign key ON DELETE CASCADE)
+SET LOCAL clinical.maintenance_now = '2026-05-02 08:00+00';
+CREATE TABLE tap_fk (id int, at timestamptz NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+SELECT clinical.create_time_partitions('tap_fk', 'at', '1 month', 1, start_at => '2026-05-01');
+INSERT INTO tap_fk VALUES (1, '2026-08-10');
+CREATE TABLE tap_fk_note (id int, at timestamptz, FOREIGN KEY (id, at) REFERENCES tap_fk ON DELETE CASCADE);
+INSERT INTO tap_fk_note VALUES (1, '2026-08-10');
+SET LOCAL clinical.maintenance_now = '2026-07-20 00:00+00';
+CREATE TEMP TABLE tap_fk_run AS SELECT * FROM clinical.run_maintenance('tap_fk');
+SELECT ok((SELECT bool_or(action = 'error' AND partition = 'tap_fk_p20260801' AND detail LIKE '%foreign-key trigger%')
+             FROM tap_fk_run),
+          'a partition whose rows wait in the default is not created when moving them would fire a foreign key');
+SELECT ok((SELECT bool_or(action = 'create' AND partition = 'tap_fk_p20260701') FROM tap_fk_run),
+          '... the partition with no rows to move is created');
+SELECT is((SELECT count(*) FROM tap_fk_note), 1::bigint, '... and the referencing row was not cascaded away');
+
+-- a timestamp partition bounded by infinity is the newest, and not an error
+CREATE TABLE tap_inf (at timestamp NOT NULL) PARTITION BY RANGE (at);
+SELECT clinical.create_time_partitions('tap_inf', 'at', '1 month', 1, start_at => '2026-07-01',
+                                       default_partition => false);
+CREATE TABLE tap_inf_rest PARTITION OF tap_inf FOR VALUES FROM ('2026-09-01') TO ('infinity');
+SELECT is((SELECT count(*)::int FROM clinical.run_maintenance('tap_inf') WHERE action = 'error'), 0,
+          'a partition up to infinity does not make maintenance fail');
+
+-- a partition in another schema than its parent is addressed in its own
+CREATE SCHEMA tap_other;
+CREATE TABLE tap_sch (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+SELECT clinical.create_time_partitions('tap_sch', 'at', '1 month', 1, '1 month', 'drop',
+                                       start_at => '2026-06-01', default_partition => false);
+CREATE TABLE tap_other.tap_sch_old PARTITION OF tap_sch FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE public.tap_sch_old (keep int);
+SELECT ok((SELECT bool_or(action = 'drop' AND partition = 'tap_sch_old') FROM clinical.run_maintenance('tap_sch')),
+          'retention drops an expired partition that lives in another schema');
+SELECT ok(to_regclass('tap_other.tap_sch_old') IS NULL AND to_regclass('public.tap_sch_old') IS NOT NULL,
+          '... that partition, not the table of the same name in the parent''s schema');
 
 SELECT * FROM finish();
 ROLLBACK;
