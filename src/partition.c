@@ -1345,6 +1345,9 @@ part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
  * ---------------------------------------------------------------------
  */
 
+/* first key of a set's maintenance lock (pg_advisory_xact_lock(key, parent)) */
+#define PART_LOCK_KEY 0x636c6e	/* "cln" */
+
 #define PART_CONFIG_COLUMNS \
 	"parent::oid, control_column::text, partition_interval, premake, retention, " \
 	"retention_mode, archive_schema::text, default_partition, legal_hold, " \
@@ -1406,6 +1409,29 @@ part_load_sets(Oid parent)
 	return sets;
 }
 
+/*
+ * The set-wide hold as committed now. Read after the set's maintenance lock
+ * (which set_legal_hold also takes) with a new snapshot, so that a hold set
+ * while a run was busy with other sets is seen.
+ */
+static void
+part_refresh_hold(PartSet *set)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(set->parent)};
+	bool		isnull;
+
+	part_config_exec("SELECT legal_hold, legal_hold_reason FROM clinical.partition_config "
+					 "WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					 1, types, values, NULL, false);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("\"%s\" is no longer a registered partition set", get_rel_name(set->parent))));
+	set->hold = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	set->hold_reason = part_spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+}
+
 /* A legal hold on one partition, from clinical.partition_hold. */
 typedef struct PartHold
 {
@@ -1421,9 +1447,10 @@ part_load_holds(Oid parent)
 	List	   *holds = NIL;
 	uint64		i;
 
+	/* not read-only: a new snapshot, so a hold committed since the run began counts */
 	part_config_exec("SELECT partition::oid, reason FROM clinical.partition_hold "
 					 "WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-					 1, types, values, NULL, true);
+					 1, types, values, NULL, false);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		PartHold   *h = palloc(sizeof(PartHold));
@@ -1502,13 +1529,14 @@ part_maintain_set(PartRun *run, PartSet *set)
 
 	/* one maintenance run per set at a time */
 	if (!DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_int4,
-										  Int32GetDatum(0x636c6e), /* "cln" */
+										  Int32GetDatum(PART_LOCK_KEY),
 										  Int32GetDatum((int32) set->parent))))
 	{
 		part_action(run, set->parent, "skip", NULL,
 					"another maintenance run is working on this set");
 		return;
 	}
+	part_refresh_hold(set);
 
 	/* creation */
 	part_create_range(&lay, set, run->now, &from, &to);
@@ -2026,6 +2054,9 @@ part_set_hold(Oid parent, Oid partition, bool hold, const char *reason)
 				 errmsg("a legal hold needs a reason"),
 				 errhint("Name the matter, e.g. the case or request the hold is for.")));
 	part_require_owner(parent);
+	/* the set's maintenance lock: a run busy with this set finishes first */
+	(void) DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(PART_LOCK_KEY),
+							   Int32GetDatum((int32) parent));
 	level = part_spi_begin(0);
 	if (part_load_sets(parent) == NIL)
 		ereport(ERROR,

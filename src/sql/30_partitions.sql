@@ -162,11 +162,15 @@ BEGIN
     IF pg_catalog.to_regclass('@extschema@.partition_hold') IS NULL THEN
         RETURN;
     END IF;
+    -- a held partition, or a partition set (the parent) under a set-wide hold
     SELECT pg_catalog.string_agg(d.object_identity, ', ') INTO held
       FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-      JOIN @extschema@.partition_hold AS h ON h.partition OPERATOR(pg_catalog.=) d.objid
      WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-       AND d.objsubid OPERATOR(pg_catalog.=) 0;
+       AND d.objsubid OPERATOR(pg_catalog.=) 0
+       AND (EXISTS (SELECT 1 FROM @extschema@.partition_hold AS h
+                     WHERE h.partition OPERATOR(pg_catalog.=) d.objid)
+            OR EXISTS (SELECT 1 FROM @extschema@.partition_config AS c
+                        WHERE c.parent OPERATOR(pg_catalog.=) d.objid AND c.legal_hold));
     IF held IS NOT NULL THEN
         RAISE EXCEPTION 'partition % is under legal hold', held
               USING ERRCODE = '55006',

@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(79);
+SELECT plan(80);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -224,6 +224,10 @@ SELECT ok((SELECT bool_or(action = 'drop' AND partition = 'tap_sch_old') FROM cl
           'retention drops an expired partition that lives in another schema');
 SELECT ok(to_regclass('tap_other.tap_sch_old') IS NULL AND to_regclass('public.tap_sch_old') IS NOT NULL,
           '... that partition, not the table of the same name in the parent''s schema');
+
+-- a partition set under a set-wide hold cannot be dropped as a whole
+SELECT clinical.set_legal_hold('tap_sch', true, 'matter 42');
+SELECT throws_ok($$DROP TABLE tap_sch$$, '55006', NULL, 'a partition set under a set-wide legal hold cannot be dropped');
 
 SELECT * FROM finish();
 ROLLBACK;
