@@ -157,11 +157,14 @@ clinical_trigcache_lookup(ClinicalTrigCache *cache, Oid tgoid, Oid relid,
 	entry = hash_search(cache->hash, &tgoid, HASH_ENTER, &found);
 	if (!found)
 	{
+		/* usable even if creating the context fails (out of memory) */
+		entry->cxt = NULL;
+		entry->valid = false;
+	}
+	if (entry->cxt == NULL)
 		entry->cxt = AllocSetContextCreate(CacheMemoryContext,
 										   "clinical trigger cache entry",
 										   ALLOCSET_SMALL_SIZES);
-		entry->valid = false;
-	}
 	if (found && entry->valid && entry->relid == relid)
 	{
 		*valid = true;
