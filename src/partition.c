@@ -47,6 +47,7 @@
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -953,6 +954,7 @@ typedef struct PartStep
 	char	   *lock_sql;		/* create: locks parent and default */
 	char	   *count_sql;		/* create: counts rows in range in the default */
 	char	   *move_blocker;	/* create: why rows may not be moved, or NULL */
+	Oid			relid;			/* retention: the partition, by OID */
 	char	   *archive_schema; /* archive: where the partition goes */
 } PartStep;
 
@@ -1103,6 +1105,7 @@ part_plan_retention(PartLayout *lay, PartSet *set, PartChild *c)
 
 	step->name = c->name;
 	step->qname = part_child_qname(c);
+	step->relid = c->relid;
 	step->lo = c->lo;
 	step->hi = c->hi;
 	if (strcmp(set->mode, "drop") == 0)
@@ -1133,6 +1136,27 @@ part_exec_step(PartLayout *lay, PartStep *step)
 	volatile int64 moved = 0;
 	ListCell   *lc;
 
+	/*
+	 * A retention step names its partition as it was when the run began:
+	 * hold it (a lock that writers do not wait for, but that a rename
+	 * does) and check that the name still means it, so the DDL cannot act
+	 * on another table that took the name.
+	 */
+	if (OidIsValid(step->relid))
+	{
+		char	   *rel,
+				   *nsp;
+
+		LockRelationOid(step->relid, AccessShareLock);
+		rel = get_rel_name(step->relid);
+		nsp = rel ? get_namespace_name(get_rel_namespace(step->relid)) : NULL;
+		if (rel == NULL || nsp == NULL ||
+			strcmp(quote_qualified_identifier(nsp, rel), step->qname) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("partition %s was renamed, moved or dropped during maintenance", step->qname),
+					 errhint("Run maintenance again.")));
+	}
 	part_become(lay->owner, &save);
 	foreach(lc, step->ddl)
 	{

@@ -12,6 +12,11 @@ clinical_env
 work="$CLINICAL_TMP/partitions_concurrency"
 mkdir -p "$work"
 q -c "CREATE EXTENSION IF NOT EXISTS clinical" >/dev/null
+# The worker maintains every set in its first pass after the extension
+# appears, on the real clock: when this script runs first in a fresh
+# cluster, let that pass end before the set (with its injected clock) exists.
+worker_idle() { [ "$(q -c "SELECT state FROM clinical.worker_status()")" = idle ]; }
+wait_until 30 worker_idle
 q >/dev/null <<'SQL'
 DROP TABLE IF EXISTS conc_log;
 CREATE TABLE conc_log (id bigserial, at timestamptz NOT NULL, v int NOT NULL) PARTITION BY RANGE (at);
