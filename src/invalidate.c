@@ -22,14 +22,18 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -95,6 +99,33 @@ inval_glob_escape(StringInfo buf, const char *s, int len)
  * Parse a template against a relation's columns, in cxt. Errors name the
  * template and the missing column.
  */
+/*
+ * Types whose text form does not depend on session settings, so every
+ * session renders the same key for the same row (domains over them too).
+ */
+static bool
+inval_key_type_ok(Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+		case OIDOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case CHAROID:
+		case UUIDOID:
+		case BOOLOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
 static InvalTemplate *
 inval_parse_template(const char *tmpl, const char *channel, TupleDesc tupdesc,
 					 const char *relname, MemoryContext cxt)
@@ -149,6 +180,14 @@ inval_parse_template(const char *tmpl, const char *channel, TupleDesc tupdesc,
 						 errmsg("column \"%s\" of relation \"%s\" does not exist", col, relname),
 						 errdetail("The key template \"%s\" names it.", tmpl),
 						 errhint("Name columns of the table in braces.")));
+			if (!inval_key_type_ok(TupleDescAttr(tupdesc, attnum - 1)->atttypid))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" of relation \"%s\" is of type %s, which cannot go into a cache key",
+								col, relname, format_type_be(TupleDescAttr(tupdesc, attnum - 1)->atttypid)),
+						 errdetail("The text of a %s value depends on session settings (DateStyle, TimeZone, extra_float_digits and others), so sessions would render different keys for the same row.",
+								   format_type_be(TupleDescAttr(tupdesc, attnum - 1)->atttypid)),
+						 errhint("Use integer, numeric, text, varchar, char, uuid or boolean columns; add a generated text column for other values.")));
 			part = &t->parts[t->nparts++];
 			part->attnum = attnum;
 			getTypeOutputInfo(TupleDescAttr(tupdesc, attnum - 1)->atttypid, &typoutput, &isvarlena);
@@ -305,14 +344,18 @@ inval_queue_lookup(Oid *relid, Oid *seqid, Oid *ownerp)
 /*
  * Bound the memory of a huge transaction: forget the written keys that were
  * seen once (a row's own key), keep the repeated ones (a site's key) so
- * they are not queued again. Only at top level, where no rollback of a
- * subtransaction can take written rows back.
+ * they are not queued again. Only keys both added and written in the
+ * current (sub)transaction: a rollback of it takes the key and its queue
+ * row together, while a key from an outer level whose row a rollback takes
+ * back must stay to be written again. Also inside savepoints (JDBC
+ * autosave, psql ON_ERROR_ROLLBACK, PL/pgSQL EXCEPTION blocks).
  */
 static void
 inval_trim(void)
 {
 	HASH_SEQ_STATUS status;
 	InvalBucket *b;
+	SubTransactionId cur = GetCurrentSubTransactionId();
 
 	hash_seq_init(&status, inval_set);
 	while ((b = hash_seq_search(&status)) != NULL)
@@ -323,7 +366,7 @@ inval_trim(void)
 		{
 			InvalItem  *it = *link;
 
-			if (it->written != InvalidSubTransactionId && it->hits < 2)
+			if (it->written == cur && it->subid == cur && it->hits < 2)
 			{
 				*link = it->next;
 				if (it->channel)
@@ -512,7 +555,7 @@ inval_flush(void)
 
 	inval_wrote = true;
 	inval_nunwritten = 0;
-	if (inval_nitems >= INVAL_KEEP && GetCurrentTransactionNestLevel() == 1)
+	if (inval_nitems >= INVAL_KEEP)
 		inval_trim();
 }
 
@@ -623,6 +666,89 @@ typedef struct InvalTrigEntry
 static ClinicalTrigCache *inval_cache = NULL;
 
 /* Templates of a trigger: its arguments are (template, channel) pairs. */
+/* Do the config rows of table target carry exactly the trigger's pairs? */
+static bool
+inval_config_matches(Relation cfg, Oid target, Trigger *trigger)
+{
+	AttrNumber	a_target = get_attnum(RelationGetRelid(cfg), "target");
+	AttrNumber	a_tmpl = get_attnum(RelationGetRelid(cfg), "key_template");
+	AttrNumber	a_chan = get_attnum(RelationGetRelid(cfg), "channel");
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	TupleTableSlot *slot = table_slot_create(cfg, NULL);
+	TableScanDesc scan = table_beginscan(cfg, snap, 0, NULL);
+	int			npairs = trigger->tgnargs / 2;
+	int			nrows = 0;
+	int			nmatched = 0;
+
+	if (a_target <= 0 || a_tmpl <= 0 || a_chan <= 0)
+		elog(ERROR, "clinical.cache_invalidation_config lacks its columns");
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		char	   *tmpl;
+		char	   *chan;
+		int			i;
+
+		if (DatumGetObjectId(slot_getattr(slot, a_target, &isnull)) != target || isnull)
+			continue;
+		nrows++;
+		tmpl = TextDatumGetCString(slot_getattr(slot, a_tmpl, &isnull));
+		chan = "";
+		{
+			Datum		d = slot_getattr(slot, a_chan, &isnull);
+
+			if (!isnull)
+				chan = TextDatumGetCString(d);
+		}
+		for (i = 0; i < npairs; i++)
+			if (strcmp(trigger->tgargs[2 * i], tmpl) == 0 &&
+				strcmp(trigger->tgargs[2 * i + 1], chan) == 0)
+			{
+				nmatched++;
+				break;
+			}
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return nrows == npairs && nmatched == npairs;
+}
+
+/*
+ * The trigger's (template, channel) pairs must be those that
+ * clinical.enable_cache_invalidation() recorded for its table or, on a
+ * partition, for one of its ancestors. A trigger attached by hand could
+ * otherwise make any writer queue patterns (a TRUNCATE of a template "{x}"
+ * clears the whole Redis database) or PUBLISH to any channel. Checked once
+ * per trigger (then cached with it); the configuration is read in C, as no
+ * writer needs rights on it.
+ */
+static void
+inval_check_configured(Relation rel, Trigger *trigger)
+{
+	Oid			nsp = get_namespace_oid("clinical", false);
+	Oid			cfgid = get_relname_relid("cache_invalidation_config", nsp);
+	List	   *candidates = list_make1_oid(RelationGetRelid(rel));
+	Relation	cfg;
+	ListCell   *lc;
+	bool		ok = false;
+
+	if (!OidIsValid(cfgid))
+		elog(ERROR, "relation \"clinical.cache_invalidation_config\" does not exist");
+	if (rel->rd_rel->relispartition)
+		candidates = list_concat(candidates, get_partition_ancestors(RelationGetRelid(rel)));
+	cfg = table_open(cfgid, AccessShareLock);
+	foreach(lc, candidates)
+		if ((ok = inval_config_matches(cfg, lfirst_oid(lc), trigger)))
+			break;
+	table_close(cfg, AccessShareLock);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("trigger \"%s\" on \"%s\" does not match the cache invalidation configuration",
+						trigger->tgname, RelationGetRelationName(rel)),
+				 errhint("Attach the trigger with clinical.enable_cache_invalidation(), which records its templates in clinical.cache_invalidation_config.")));
+}
+
 static InvalTrigEntry *
 inval_trigger_entry(TriggerData *trigdata)
 {
@@ -652,6 +778,7 @@ inval_trigger_entry(TriggerData *trigdata)
 		entry->templates[i] = inval_parse_template(trigger->tgargs[2 * i], trigger->tgargs[2 * i + 1],
 												   RelationGetDescr(rel),
 												   RelationGetRelationName(rel), entry->head.cxt);
+	inval_check_configured(rel, trigger);
 	entry->head.valid = true;
 	return entry;
 }
@@ -675,6 +802,12 @@ clinical_cache_invalidation_trigger(PG_FUNCTION_ARGS)
 				 errmsg("function clinical.cache_invalidation_trigger must be fired AFTER"),
 				 errhint("Attach it with clinical.enable_cache_invalidation().")));
 
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) && !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function clinical.cache_invalidation_trigger must be fired FOR EACH ROW or for TRUNCATE"),
+				 errhint("Attach it with clinical.enable_cache_invalidation().")));
+
 	inval_register_callbacks();
 	entry = inval_trigger_entry(trigdata);
 
@@ -684,11 +817,6 @@ clinical_cache_invalidation_trigger(PG_FUNCTION_ARGS)
 			inval_add(INVAL_OP_PATTERN, entry->templates[i]->channel, entry->templates[i]->pattern);
 		return PointerGetDatum(NULL);
 	}
-	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function clinical.cache_invalidation_trigger must be fired FOR EACH ROW or for TRUNCATE"),
-				 errhint("Attach it with clinical.enable_cache_invalidation().")));
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	initStringInfo(&oldkey);

@@ -52,6 +52,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     args text;
+    part regclass;
 BEGIN
     SELECT string_agg(quote_literal(c.key_template) || ', ' || quote_literal(coalesce(c.channel, '')), ', '
                       ORDER BY c.key_template)
@@ -59,13 +60,25 @@ BEGIN
       FROM @extschema@.cache_invalidation_config c WHERE c.target = $1;
     IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND tgname = 'clinical_cache_invalidation') THEN
         EXECUTE format('DROP TRIGGER clinical_cache_invalidation ON %s', $1);
-        EXECUTE format('DROP TRIGGER clinical_cache_invalidation_truncate ON %s', $1);
     END IF;
+    -- statement triggers are not cloned to partitions: the TRUNCATE trigger
+    -- goes on the table and on each of its partitions (a TRUNCATE of one
+    -- partition clears the key space too)
+    FOR part IN SELECT $1 UNION ALL
+                SELECT t.relid FROM pg_partition_tree($1) AS t WHERE t.relid <> $1
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = part AND tgname = 'clinical_cache_invalidation_truncate') THEN
+            EXECUTE format('DROP TRIGGER clinical_cache_invalidation_truncate ON %s', part);
+        END IF;
+        IF args IS NOT NULL THEN
+            EXECUTE format('CREATE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.cache_invalidation_trigger(%s)', part, args);
+        END IF;
+    END LOOP;
     IF args IS NOT NULL THEN
         EXECUTE format('CREATE TRIGGER clinical_cache_invalidation AFTER INSERT OR UPDATE OR DELETE ON %s '
                        'FOR EACH ROW EXECUTE FUNCTION @extschema@.cache_invalidation_trigger(%s)', $1, args);
-        EXECUTE format('CREATE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.cache_invalidation_trigger(%s)', $1, args);
     END IF;
 END
 $$;

@@ -107,6 +107,12 @@ kb=$(( $(echo "$mem" | sed -n 1p) / 1024 ))
 echo "# invalidation key set after a 200,000-row UPDATE: ${kb} kB"
 tap_check "backend memory for the keys stays bounded (< 16 MB)" test "$kb" -lt 16384
 tap_is "the 40 site keys are queued once each, not 200,000 times" "$(echo "$mem" | sed -n 2p)" "40"
+mem=$(q -c "BEGIN; SAVEPOINT s; UPDATE inv_big SET v = v + 1;
+            SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts WHERE name = 'clinical invalidation keys';
+            RELEASE SAVEPOINT s; COMMIT;")
+kb=$(( mem / 1024 ))
+echo "# the same UPDATE inside a savepoint: ${kb} kB"
+tap_check "inside a savepoint too (JDBC autosave, ON_ERROR_ROLLBACK) memory stays bounded (< 16 MB)" test "$kb" -lt 16384
 tap_check "the queue drains" wait_until 60 queue_empty
 
 # Redis refusing AUTH: counted, the password is not in the error

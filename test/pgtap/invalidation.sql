@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(101);
+SELECT plan(106);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -259,6 +259,28 @@ SELECT lives_ok($$SELECT clinical.enable_cache_invalidation('tap_visit', 'visit:
 INSERT INTO tap_visit VALUES (42, 1);
 DO $$ BEGIN PERFORM pg_temp.spill('g'); END $$;
 SELECT is(pg_temp.queued('visit:%'), ARRAY['0 visit:42'], 'a row written into a partition is invalidated');
+SELECT ok(EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'tap_visit_1'::regclass
+                   AND tgname = 'clinical_cache_invalidation_truncate'),
+          'the TRUNCATE trigger is on the partition too (statement triggers are not cloned)');
+TRUNCATE tap_visit_1;
+DO $$ BEGIN PERFORM pg_temp.spill('h'); END $$;
+SELECT is(pg_temp.queued('visit:%'), ARRAY['1 visit:*', '0 visit:42'],
+          'a TRUNCATE of one partition clears the template''s key space');
+
+-- a trigger attached by hand, not through enable_cache_invalidation(), does
+-- not fire: it could clear all of Redis ("{x}" makes the pattern "*")
+CREATE TABLE tap_rogue (x int);
+CREATE TRIGGER tap_rogue AFTER TRUNCATE ON tap_rogue
+  EXECUTE FUNCTION clinical.cache_invalidation_trigger('{x}', '');
+SELECT throws_ok($$TRUNCATE tap_rogue$$, '42P17', NULL,
+                 'a hand-made trigger whose templates are not configured is refused');
+SELECT is(pg_temp.queued('*'), '{}', '... and queued no "*" pattern');
+DROP TABLE tap_rogue;
+
+-- key columns must render the same text in every session
+CREATE TABLE tap_dated (id int, visit_date date);
+SELECT throws_ok($$SELECT clinical.enable_cache_invalidation('tap_dated', 'visit:{visit_date}')$$, '42804', NULL,
+                 'a date column (its text follows DateStyle) cannot go into a key');
 
 -- a column a template names is renamed: writes fail until the template is changed
 CREATE TABLE tap_ren (id int);
