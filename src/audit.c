@@ -30,6 +30,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -885,6 +886,7 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 			{
 				double		f = c->basetype == FLOAT4OID ?
 					(double) DatumGetFloat4(d) : DatumGetFloat8(d);
+				char		buf[32];
 
 				if (isnan(f) || isinf(f))
 				{
@@ -893,10 +895,18 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 					audit_push_string(st, s, strlen(s));
 					return;
 				}
-				/* through the shortest exact text form, as to_jsonb does */
+				/*
+				 * Through the shortest text form that reads back exactly,
+				 * whatever the session's extra_float_digits (with a low
+				 * setting float8out would round 0.12 and 0.14 alike).
+				 */
+				if (c->basetype == FLOAT4OID)
+					float_to_shortest_decimal_buf((float) f, buf);
+				else
+					double_to_shortest_decimal_buf(f, buf);
 				v.type = jbvNumeric;
 				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																	CStringGetDatum(OutputFunctionCall(&c->out, d)),
+																	CStringGetDatum(buf),
 																	ObjectIdGetDatum(InvalidOid),
 																	Int32GetDatum(-1)));
 				break;
@@ -1041,7 +1051,19 @@ clinical_audit_trigger(PG_FUNCTION_ARGS)
 	entry = (AuditEntry *) clinical_trigcache_lookup(audit_cache, trigdata->tg_trigger->tgoid,
 													 RelationGetRelid(rel), &valid);
 	if (!valid)
+	{
+		/*
+		 * A column list (UPDATE OF ...) or a WHEN clause would narrow what
+		 * is audited while the trigger looks the same: refuse to run so.
+		 */
+		if (trigdata->tg_trigger->tgnattr > 0 || trigdata->tg_trigger->tgqual != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("audit trigger \"%s\" on \"%s\" has a column list or a WHEN clause",
+							trigdata->tg_trigger->tgname, RelationGetRelationName(rel)),
+					 errhint("Attach the audit trigger with clinical.enable_audit(); it audits every change of every column.")));
 		audit_fill_entry(entry, rel, trigdata->tg_trigger);
+	}
 
 	memset(nulls, true, sizeof(nulls));
 
@@ -1821,6 +1843,14 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 		if (isnull)
 			key_version = 0;
 		prev = audit_getbytea(tup, d, 8, &prev_null);
+		/* only a positive version is keyed: anything else was not sealed by us */
+		if (key_version < 0)
+		{
+			snprintf(detail, sizeof(detail), "the seal names key version %d, which no seal is made with",
+					 key_version);
+			audit_problem(ts, rdesc, "seal", 0, seal_id, detail);
+			key_version = 0;
+		}
 
 		if (in_scope)
 		{
@@ -1942,6 +1972,27 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 		strlcpy(r->hash_hex, h, sizeof(r->hash_hex));
 	}
 	SPI_freetuptable(SPI_tuptable);
+
+	/*
+	 * Rows whose transaction id no transaction ever had (negative, or not
+	 * reached yet) were not written by the trigger, and no seal would ever
+	 * cover them.
+	 */
+	if (SPI_execute("SELECT l.change_id, l.txid FROM clinical.audit_log AS l "
+					"WHERE l.txid < 0 OR l.txid >= pg_catalog.pg_snapshot_xmax("
+					"pg_catalog.pg_current_snapshot())::text::bigint ORDER BY l.change_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for rows with impossible transaction ids");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int64		id = audit_getint64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		int64		txid = audit_getint64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+
+		snprintf(detail, sizeof(detail),
+				 "the row's transaction id %lld was never assigned: the audit trigger did not write it",
+				 (long long) txid);
+		audit_problem(ts, rdesc, "row", id, 0, detail);
+	}
 
 	/* every row from the first seal in scope on, in id order */
 	argtypes[0] = INT8OID;

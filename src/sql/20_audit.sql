@@ -61,7 +61,7 @@ CREATE TABLE @extschema@.audit_seal (
     min_xact_time    timestamptz NOT NULL,
     max_xact_time    timestamptz NOT NULL,
     rows_digest      bytea       NOT NULL,
-    key_version      integer,
+    key_version      integer CHECK (key_version > 0),  -- NULL: not keyed
     prev_mac         bytea,
     seal_mac         bytea       NOT NULL
 );

@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(69);
+SELECT plan(74);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -219,6 +219,35 @@ SELECT is((SELECT array_agg(operation ORDER BY change_id) FROM clinical.audit_lo
 SELECT clinical.disable_audit('public.tap_part');
 SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_part_1'::regclass AND NOT tgisinternal
               AND tgname LIKE 'clinical_audit%'), 0, 'disable_audit removes the partitions'' triggers too');
+
+-- floats are recorded exactly whatever the session's extra_float_digits
+CREATE TABLE public.tap_dose (id int PRIMARY KEY, dose float8);
+SELECT clinical.enable_audit('public.tap_dose');
+INSERT INTO public.tap_dose VALUES (1, 0.12);
+SET LOCAL extra_float_digits = -15;
+UPDATE public.tap_dose SET dose = 0.14;
+RESET extra_float_digits;
+SELECT is((SELECT old_row::text || ' ' || new_row::text FROM clinical.audit_log
+            WHERE table_name = 'public.tap_dose' AND operation = 'UPDATE'),
+          '{"dose": 0.12} {"dose": 0.14}', 'a float change is recorded exactly with extra_float_digits = -15');
+
+-- an audit trigger narrowed by a column list does not run
+CREATE OR REPLACE TRIGGER clinical_audit AFTER INSERT OR UPDATE OF id OR DELETE ON public.tap_dose
+  FOR EACH ROW EXECUTE FUNCTION clinical.audit_trigger();
+SELECT throws_ok($$UPDATE public.tap_dose SET id = 2$$, '42P17', NULL,
+                 'an audit trigger with a column list (UPDATE OF ...) refuses to run');
+SELECT clinical.enable_audit('public.tap_dose');
+SELECT lives_ok($$UPDATE public.tap_dose SET dose = 0.2$$, 'enable_audit() again restores the full trigger');
+
+-- seals name only positive key versions
+SELECT col_has_check('clinical', 'audit_seal', 'key_version', 'audit_seal.key_version is checked (positive or NULL)');
+
+-- a row with a transaction id no transaction had is reported
+INSERT INTO clinical.audit_log (change_id, xact_time, clock_time, txid, operation, session_user_name, role_name,
+                                backend_pid, row_hash)
+VALUES (nextval('clinical.audit_log_change_id_seq'), now(), now(), -5, 'INSERT', 'x', 'x', 1, '\x00');
+SELECT ok(EXISTS (SELECT 1 FROM clinical.audit_verify() WHERE detail LIKE '%transaction id -5 was never assigned%'),
+          'audit_verify() reports a row with a negative transaction id');
 
 SELECT * FROM finish();
 ROLLBACK;
