@@ -499,6 +499,27 @@ BEGIN
                 CONTINUE;
             END IF;
             relname := trg.tgrelid::regclass::text;
+            -- a guard of the log or the seals re-created (CREATE OR REPLACE
+            -- TRIGGER) in another shape: other events, a WHEN clause, not
+            -- enabled ALWAYS, or another function
+            IF trg.tgname LIKE '%guard%'
+               AND (trg.tgrelid IN ('@extschema@.audit_log'::regclass, '@extschema@.audit_seal'::regclass)
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(trg.tgrelid) AS a
+                                WHERE a.relid = '@extschema@.audit_log'::regclass))
+               AND (trg.tgfoid <> '@extschema@._audit_guard()'::regprocedure OR trg.has_when
+                    OR trg.tgtype NOT IN (27, 34)
+                    -- a new partition's guard is enabled ALWAYS by the next statement
+                    OR (trg.tgenabled <> 'A'
+                        AND trg.tgrelid IN ('@extschema@.audit_log'::regclass,
+                                            '@extschema@.audit_seal'::regclass))) THEN
+                PERFORM @extschema@._audit_event('LOG_GUARD_DISABLED', trg.tgrelid, relname,
+                    pg_catalog.jsonb_build_object('trigger', trg.tgname,
+                                                  'function', trg.tgfoid::regprocedure::text,
+                                                  'events', trg.tgtype, 'when_clause', trg.has_when,
+                                                  'enabled', trg.tgenabled::text,
+                                                  'command', pg_catalog.current_query()));
+                CONTINUE;
+            END IF;
             IF trg.tgfoid = '@extschema@.audit_trigger()'::regprocedure THEN
                 IF cmd.command_tag = 'ALTER TRIGGER' THEN
                     PERFORM @extschema@._audit_event('AUDIT_TRIGGER_RENAMED', trg.tgrelid, relname,

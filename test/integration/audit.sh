@@ -95,6 +95,8 @@ tap_check "verify finds an edited seal" grep -q "seal::$seal_of_victim" <<<"$got
 tap_is "audit_verify: intact again after the rollbacks" "$(verify_count)" "0"
 tap_is "switching the guard off is itself recorded (when committed)" \
   "$(q -c "BEGIN; ALTER TABLE clinical.audit_log DISABLE TRIGGER audit_log_guard; SELECT count(*) FROM clinical.audit_log WHERE operation = 'LOG_GUARD_DISABLED'; ROLLBACK;")" "1"
+tap_is "re-creating a guard in another shape (CREATE OR REPLACE TRIGGER ... WHEN (false)) is recorded" \
+  "$(q -c "BEGIN; CREATE OR REPLACE TRIGGER audit_seal_guard BEFORE UPDATE OR DELETE ON clinical.audit_seal FOR EACH ROW WHEN (false) EXECUTE FUNCTION clinical._audit_guard('clinical.audit_seal'); SELECT count(*) FROM clinical.audit_log WHERE operation = 'LOG_GUARD_DISABLED'; ROLLBACK;")" "1"
 
 # redaction keeps verify clean; a plain edit of the redacted row does not
 red=$(q -c "SELECT change_id FROM clinical.audit_log WHERE pk = '{\"id\": 11}' AND operation = 'UPDATE' AND table_oid = 'au_patient'::regclass")
