@@ -111,7 +111,8 @@ extern PGDLLEXPORT void clinical_inval_worker_main(Datum main_arg);
 /* partition.c */
 extern void part_define_gucs(void);
 extern long part_worker_run(TimestampTz now);
-extern void part_record_retention(Oid parent, const char *partition, const char *action);
+extern void part_record_retention(Oid parent, const char *partition, const char *action,
+								  const char *upper_bound);
 
 /* summary.c */
 extern void summ_define_gucs(void);

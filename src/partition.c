@@ -836,7 +836,8 @@ part_index_of_value(PartLayout *lay, int64 v)
  * in the server log.
  */
 void
-part_record_retention(Oid parent, const char *partition, const char *action)
+part_record_retention(Oid parent, const char *partition, const char *action,
+					  const char *upper_bound)
 {
 	char	   *qparent = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
 													 get_rel_name(parent));
@@ -865,6 +866,16 @@ part_record_retention(Oid parent, const char *partition, const char *action)
 	v.val.string.val = (char *) action;
 	v.val.string.len = strlen(action);
 	pushJsonbValue(&st, WJB_VALUE, &v);
+	if (upper_bound)
+	{
+		/* audit_verify() reads it: rows below it left by recorded retention */
+		k.val.string.val = "upper_bound";
+		k.val.string.len = strlen("upper_bound");
+		pushJsonbValue(&st, WJB_KEY, &k);
+		v.val.string.val = (char *) upper_bound;
+		v.val.string.len = strlen(upper_bound);
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 
 	/* the retention of every set is part of the audit trail */
@@ -1359,7 +1370,8 @@ part_run_step(PartRun *run, PartLayout *lay, PartStep *step)
 					step->kind == PART_STEP_ARCHIVE ?
 					psprintf("%s, moved to schema %s", range,
 							 quote_identifier(step->archive_schema)) : range);
-		part_record_retention(lay->parent, step->name, what);
+		part_record_retention(lay->parent, step->name, what,
+							  part_text_of_value(lay->typid, step->hi));
 	}
 	return true;
 }

@@ -81,6 +81,8 @@ SQL
 victim=$(qa -c "SELECT min(inhrelid::regclass::text) FROM pg_inherits WHERE inhparent = 'clinical.audit_log'::regclass")
 got=$(qa -c "BEGIN" -c "DROP TABLE $victim" -c "SELECT problem || ': ' || detail FROM clinical.audit_verify()" -c "ROLLBACK" 2>&1)
 tap_check "verify reports the rows of a partition dropped by hand" grep -q "^seal: " <<<"$got"
+tap_is "the retention event names the upper bound it removed" \
+  "$(qa -c "SELECT count(*) FROM clinical.audit_log WHERE operation = 'PARTITION_DETACH' AND (new_row->>'upper_bound')::timestamptz = '2018-02-01 00:00+00'")" "1"
 
 q -d postgres -c "DROP DATABASE $db" >/dev/null
 tap_done
