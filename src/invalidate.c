@@ -37,6 +37,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -858,6 +859,8 @@ clinical_invalidate(PG_FUNCTION_ARGS)
 				i,
 				added = 0;
 
+	/* the keys are written to a table at commit: say so now, not at COMMIT */
+	PreventCommandIfReadOnly("clinical.invalidate()");
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),

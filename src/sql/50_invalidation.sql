@@ -104,6 +104,11 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Cache invalidation triggers go on ordinary or partitioned tables.';
     END IF;
+    IF (SELECT relispartition FROM pg_class WHERE oid = target) THEN
+        RAISE EXCEPTION '"%" is a partition', target
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Enable cache invalidation on the partitioned table; its partitions get the triggers.';
+    END IF;
     IF channel = '' THEN
         RAISE EXCEPTION 'channel must not be empty'
             USING ERRCODE = 'invalid_parameter_value',

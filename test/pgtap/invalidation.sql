@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(106);
+SELECT plan(108);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -276,6 +276,16 @@ SELECT throws_ok($$TRUNCATE tap_rogue$$, '42P17', NULL,
                  'a hand-made trigger whose templates are not configured is refused');
 SELECT is(pg_temp.queued('*'), '{}', '... and queued no "*" pattern');
 DROP TABLE tap_rogue;
+
+-- a partition is configured through its partitioned table
+SELECT throws_ok($$SELECT clinical.enable_cache_invalidation('tap_visit_1', 'v1:{visit_id}')$$, '42809', NULL,
+                 'enable_cache_invalidation() on a partition is refused');
+-- invalidate() in a read-only transaction fails at once, not at COMMIT
+SAVEPOINT ro;
+SET LOCAL transaction_read_only = on;
+SELECT throws_ok($$SELECT clinical.invalidate('ro:1')$$, '25006', NULL,
+                 'invalidate() in a read-only transaction is refused at the call');
+ROLLBACK TO SAVEPOINT ro;
 
 -- key columns must render the same text in every session
 CREATE TABLE tap_dated (id int, visit_date date);
