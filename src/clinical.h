@@ -106,6 +106,8 @@ extern bool redis_exec(int nreplies, struct redisReply **replies, char *err, siz
 /* inval_worker.c */
 extern void inval_define_gucs(void);
 extern void inval_worker_register(void);
+/* clinical.invalidation_queue, its sequence and its owner (cached; invalidate.c) */
+extern void clinical_inval_queue(Oid *relid, Oid *seqid, Oid *owner);
 extern PGDLLEXPORT void clinical_inval_worker_main(Datum main_arg);
 
 /* partition.c */

@@ -23,7 +23,6 @@
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
@@ -41,7 +40,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -142,17 +140,6 @@ typedef struct InvalRedelete
 static InvalRedelete *inval_redeletes = NULL;
 static InvalRedelete *inval_redeletes_tail = NULL;
 static MemoryContext inval_redelete_cxt = NULL;
-
-/* clinical.invalidation_queue (the extension is installed: checked by the round) */
-static Oid
-inval_queue_relid(void)
-{
-	Oid			relid = get_relname_relid("invalidation_queue", get_namespace_oid("clinical", false));
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "relation \"clinical.invalidation_queue\" does not exist");
-	return relid;
-}
 
 static SPIPlanPtr
 inval_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
@@ -290,6 +277,9 @@ inval_deliver_batch(char *err, size_t errlen)
 	size_t	   *lens;
 	ItemPointerData *tids;
 	Relation	queue;
+	Oid			queue_relid,
+				seqid,
+				owner;
 	redisReply **replies;
 	bool		ok = true;
 
@@ -389,7 +379,8 @@ inval_deliver_batch(char *err, size_t errlen)
 	 * by ctid in the heap costs the same whatever the size of the queue
 	 * (a cached SQL plan could not know the array's size and may scan).
 	 */
-	queue = table_open(inval_queue_relid(), RowExclusiveLock);
+	clinical_inval_queue(&queue_relid, &seqid, &owner);
+	queue = table_open(queue_relid, RowExclusiveLock);
 	for (i = 0; i < nrows; i++)
 		simple_heap_delete(queue, &tids[i]);
 	table_close(queue, NoLock);

@@ -295,8 +295,8 @@ inval_queue_relcache_callback(Datum arg, Oid relid)
  * writable by ordinary roles, so the rows of any writer are inserted as
  * its owner.
  */
-static void
-inval_queue_lookup(Oid *relid, Oid *seqid, Oid *ownerp)
+void
+clinical_inval_queue(Oid *relid, Oid *seqid, Oid *ownerp)
 {
 	/*
 	 * Any relcache invalidation that arrives during the lookups (they may
@@ -514,7 +514,7 @@ inval_flush(void)
 
 	if (inval_set == NULL || inval_nunwritten == 0)
 		return;
-	inval_queue_lookup(&relid, &seqid, &owner);
+	clinical_inval_queue(&relid, &seqid, &owner);
 
 	keys = palloc(sizeof(Datum) * inval_nunwritten);
 	channels = palloc(sizeof(Datum) * inval_nunwritten);

@@ -632,13 +632,22 @@ part_const_value(Node *node, Oid typid, bool *inf)
  * live in another schema than its parent).
  */
 static char *
+part_rel_qname(Oid relid)
+{
+	char	   *rel = get_rel_name(relid);
+	char	   *nsp = rel ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+
+	return nsp ? quote_qualified_identifier(nsp, rel) : NULL;
+}
+
+static char *
 part_child_qname(const PartChild *c)
 {
-	char	   *nsp = get_namespace_name(get_rel_namespace(c->relid));
+	char	   *q = part_rel_qname(c->relid);
 
-	if (nsp == NULL)
-		elog(ERROR, "cache lookup failed for the schema of relation %u", c->relid);
-	return quote_qualified_identifier(nsp, c->name);
+	if (q == NULL)
+		elog(ERROR, "cache lookup failed for relation %u", c->relid);
+	return q;
 }
 
 /* One bound of a range partition: its value, whether infinite, its text. */
@@ -1155,14 +1164,11 @@ part_exec_step(PartLayout *lay, PartStep *step)
 	 */
 	if (OidIsValid(step->relid))
 	{
-		char	   *rel,
-				   *nsp;
+		char	   *now;
 
 		LockRelationOid(step->relid, AccessShareLock);
-		rel = get_rel_name(step->relid);
-		nsp = rel ? get_namespace_name(get_rel_namespace(step->relid)) : NULL;
-		if (rel == NULL || nsp == NULL ||
-			strcmp(quote_qualified_identifier(nsp, rel), step->qname) != 0)
+		now = part_rel_qname(step->relid);
+		if (now == NULL || strcmp(now, step->qname) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("partition %s was renamed, moved or dropped during maintenance", step->qname),
