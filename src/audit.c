@@ -1266,50 +1266,18 @@ clinical_audit_trigger_args(PG_FUNCTION_ARGS)
 /* true while clinical._audit_internal_ddl runs its ALTER TABLE */
 static bool audit_internal_ddl = false;
 
-PG_FUNCTION_INFO_V1(clinical_audit_internal_ddl);
-
 /*
- * clinical._audit_attach(target regclass, options text[]) RETURNS void
- * For enable_audit: (re)creates the two audit triggers with the given
- * options as arguments, enables them ALWAYS, and records one AUDIT_ENABLE
- * event with the options. The DDL event trigger is told to stay quiet about
- * these statements only; anyone else's change to an audit trigger is
- * recorded. The caller must own the table (the statements run as the
- * caller, so its privileges apply as well).
+ * The audit trigger options (text[]) as a quoted CREATE TRIGGER argument
+ * list, each checked.
  */
-Datum
-clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
+static char *
+audit_options_args(ArrayType *options)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	ArrayType  *options = PG_GETARG_ARRAYTYPE_P(1);
-	char	   *nspname;
-	char	   *relname;
-	char	   *qrel;
 	Datum	   *items;
 	bool	   *inulls;
 	int			nitems;
 	int			i;
 	StringInfoData args;
-	StringInfoData sql;
-	Datum		detail;
-
-	relname = get_rel_name(relid);
-	nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
-	if (relname == NULL || nspname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("Call clinical.enable_audit() with an existing table.")));
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
-#else
-	if (!pg_class_ownercheck(relid, GetUserId()))
-#endif
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", relname),
-				 errhint("Ask the table's owner or a superuser to call clinical.enable_audit().")));
-	qrel = quote_qualified_identifier(nspname, relname);
 
 	deconstruct_array(options, TEXTOID, -1, false, TYPALIGN_INT, &items, &inulls, &nitems);
 	initStringInfo(&args);
@@ -1331,6 +1299,102 @@ clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 					 errhint("Call clinical.enable_audit().")));
 		appendStringInfo(&args, "%s%s", i ? ", " : "", quote_literal_cstr(opt));
 	}
+	return args.data;
+}
+
+/*
+ * The audited table's schema-qualified, quoted name; the caller must own it.
+ */
+static char *
+audit_owned_qname(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Call clinical.enable_audit() with an existing table.")));
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", relname),
+				 errhint("Ask the table's owner or a superuser to call clinical.enable_audit().")));
+	return quote_qualified_identifier(nspname, relname);
+}
+
+/*
+ * Row triggers are cloned to partitions, statement triggers are not: give
+ * the partitions of a partitioned table (every level) their own TRUNCATE
+ * trigger with these arguments, enabled ALWAYS; with missing_only, only
+ * those that have none. Runs inside SPI with audit_internal_ddl set.
+ */
+static void
+audit_truncate_on_partitions(Oid relid, const char *qrel, const char *args, bool missing_only)
+{
+	Oid			ptypes[1] = {REGCLASSOID};
+	Datum		pargs[1] = {ObjectIdGetDatum(relid)};
+	uint64		nparts;
+	uint64		j;
+	char	  **parts;
+	StringInfoData sql;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT t.relid::pg_catalog.text FROM pg_catalog.pg_partition_tree($1) AS t "
+						   "WHERE t.relid <> $1");
+	if (missing_only)
+		appendStringInfoString(&sql, " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS g "
+							   "WHERE g.tgrelid = t.relid AND g.tgname = 'clinical_audit_truncate')");
+	if (SPI_execute_with_args(sql.data, 1, ptypes, pargs, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the partitions of %s", qrel);
+	nparts = SPI_processed;
+	parts = palloc(sizeof(char *) * (nparts + 1));
+	for (j = 0; j < nparts; j++)
+		parts[j] = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+	for (j = 0; j < nparts; j++)
+	{
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE OR REPLACE TRIGGER clinical_audit_truncate AFTER TRUNCATE ON %s "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION clinical.audit_trigger(%s)",
+						 parts[j], args);
+		SPI_execute(sql.data, false, 0);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_audit_truncate",
+						 parts[j]);
+		SPI_execute(sql.data, false, 0);
+	}
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_internal_ddl);
+
+/*
+ * clinical._audit_attach(target regclass, options text[]) RETURNS void
+ * For enable_audit: (re)creates the two audit triggers with the given
+ * options as arguments, enables them ALWAYS, and records one AUDIT_ENABLE
+ * event with the options. The DDL event trigger is told to stay quiet about
+ * these statements only; anyone else's change to an audit trigger is
+ * recorded. The caller must own the table (the statements run as the
+ * caller, so its privileges apply as well).
+ */
+Datum
+clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *options = PG_GETARG_ARRAYTYPE_P(1);
+	char	   *qrel;
+	char	   *args;
+	StringInfoData sql;
+	Datum		detail;
+
+	qrel = audit_owned_qname(relid);
+	args = audit_options_args(options);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1339,49 +1403,17 @@ clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 	{
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE OR REPLACE TRIGGER clinical_audit AFTER INSERT OR UPDATE OR DELETE ON %s "
-						 "FOR EACH ROW EXECUTE FUNCTION clinical.audit_trigger(%s)", qrel, args.data);
+						 "FOR EACH ROW EXECUTE FUNCTION clinical.audit_trigger(%s)", qrel, args);
 		SPI_execute(sql.data, false, 0);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE OR REPLACE TRIGGER clinical_audit_truncate AFTER TRUNCATE ON %s "
-						 "FOR EACH STATEMENT EXECUTE FUNCTION clinical.audit_trigger(%s)", qrel, args.data);
+						 "FOR EACH STATEMENT EXECUTE FUNCTION clinical.audit_trigger(%s)", qrel, args);
 		SPI_execute(sql.data, false, 0);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_audit, "
 						 "ENABLE ALWAYS TRIGGER clinical_audit_truncate", qrel);
 		SPI_execute(sql.data, false, 0);
-
-		/*
-		 * Row triggers are cloned to partitions, statement triggers are not:
-		 * give every current partition its own TRUNCATE trigger.
-		 */
-		if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
-		{
-			Oid			ptypes[1] = {REGCLASSOID};
-			Datum		pargs[1] = {ObjectIdGetDatum(relid)};
-			uint64		nparts;
-			uint64		j;
-			char	  **parts;
-
-			if (SPI_execute_with_args("SELECT relid::pg_catalog.text FROM pg_catalog.pg_partition_tree($1) "
-									  "WHERE relid <> $1", 1, ptypes, pargs, NULL, true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not list the partitions of %s", qrel);
-			nparts = SPI_processed;
-			parts = palloc(sizeof(char *) * (nparts + 1));
-			for (j = 0; j < nparts; j++)
-				parts[j] = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
-			for (j = 0; j < nparts; j++)
-			{
-				resetStringInfo(&sql);
-				appendStringInfo(&sql, "CREATE OR REPLACE TRIGGER clinical_audit_truncate AFTER TRUNCATE ON %s "
-								 "FOR EACH STATEMENT EXECUTE FUNCTION clinical.audit_trigger(%s)",
-								 parts[j], args.data);
-				SPI_execute(sql.data, false, 0);
-				resetStringInfo(&sql);
-				appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_audit_truncate",
-								 parts[j]);
-				SPI_execute(sql.data, false, 0);
-			}
-		}
+		audit_truncate_on_partitions(relid, qrel, args, false);
 	}
 	PG_FINALLY();
 	{
@@ -1395,6 +1427,38 @@ clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 										  TextDatumGetCString(DirectFunctionCall1(array_to_json,
 																				  PointerGetDatum(options))))));
 	audit_record_event("AUDIT_ENABLE", relid, qrel, detail);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(clinical_audit_cover_partitions);
+
+/*
+ * clinical._audit_cover_partitions(target regclass, options text[]) RETURNS void
+ * For the DDL event trigger, after a partition was created in or attached
+ * to an audited partitioned table: gives each partition that has no
+ * TRUNCATE audit trigger one with the table's options, enabled ALWAYS.
+ * Records nothing: audit of the table was already switched on.
+ */
+Datum
+clinical_audit_cover_partitions(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *qrel = audit_owned_qname(relid);
+	char	   *args = audit_options_args(PG_GETARG_ARRAYTYPE_P(1));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	audit_internal_ddl = true;
+	PG_TRY();
+	{
+		audit_truncate_on_partitions(relid, qrel, args, true);
+	}
+	PG_FINALLY();
+	{
+		audit_internal_ddl = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 

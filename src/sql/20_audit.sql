@@ -172,6 +172,17 @@ AS 'MODULE_PATHNAME', 'clinical_audit_internal_ddl';
 COMMENT ON FUNCTION @extschema@._audit_attach(regclass, text[]) IS
 'Internal, for clinical.enable_audit: (re)creates the audit triggers of a table the caller owns with the given options, enables them ALWAYS and records one AUDIT_ENABLE event';
 
+CREATE FUNCTION @extschema@._audit_cover_partitions(target regclass, options text[])
+RETURNS void
+LANGUAGE c VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'clinical_audit_cover_partitions';
+
+COMMENT ON FUNCTION @extschema@._audit_cover_partitions(regclass, text[]) IS
+'Internal, for the DDL event trigger: gives every partition of an audited partitioned table that lacks one the TRUNCATE audit trigger with the given options, enabled ALWAYS (statement triggers are not cloned to new partitions)';
+
+REVOKE ALL ON FUNCTION @extschema@._audit_cover_partitions(regclass, text[]) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@._audit_in_internal_ddl()
 RETURNS boolean
 LANGUAGE c VOLATILE
@@ -483,10 +494,31 @@ AS $$
 DECLARE
     cmd record;
     trg record;
+    anc record;
     relid oid;
     relname text;
 BEGIN
     FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
+        -- a partition created in or attached to an audited table: row
+        -- triggers are cloned to it, the TRUNCATE trigger must be added
+        IF cmd.classid = 'pg_catalog.pg_class'::regclass AND cmd.objsubid = 0
+           AND cmd.command_tag IN ('CREATE TABLE', 'ALTER TABLE')
+           AND NOT @extschema@._audit_in_internal_ddl() THEN
+            SELECT a.relid, t.tgargs INTO anc
+              FROM pg_catalog.pg_partition_ancestors(cmd.objid) WITH ORDINALITY AS a(relid, n)
+              JOIN pg_catalog.pg_trigger AS t
+                ON t.tgrelid = a.relid AND t.tgname = 'clinical_audit_truncate'
+               AND t.tgfoid = '@extschema@.audit_trigger()'::regprocedure
+             ORDER BY a.n LIMIT 1;
+            IF FOUND AND EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(anc.relid) AS p
+                                  WHERE p.relid <> anc.relid
+                                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS g
+                                                     WHERE g.tgrelid = p.relid
+                                                       AND g.tgname = 'clinical_audit_truncate')) THEN
+                PERFORM @extschema@._audit_cover_partitions(anc.relid,
+                                                            @extschema@._audit_trigger_args(anc.tgargs));
+            END IF;
+        END IF;
         IF cmd.classid = 'pg_catalog.pg_trigger'::regclass THEN
             -- enable_audit's own statements are recorded by _audit_attach
             IF @extschema@._audit_in_internal_ddl() THEN
@@ -592,7 +624,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@._audit_on_ddl() IS
-'Internal event trigger function: records audit switched on, ALTER TABLE of an audited table, audit triggers no longer enabled ALWAYS, and partitions detached from the audit log';
+'Internal event trigger function: records audit switched on, ALTER TABLE of an audited table, audit triggers no longer enabled ALWAYS, and partitions detached from the audit log; gives partitions created in or attached to an audited table their TRUNCATE audit trigger';
 
 CREATE FUNCTION @extschema@._audit_on_drop()
 RETURNS event_trigger
@@ -647,13 +679,13 @@ COMMENT ON FUNCTION @extschema@._audit_on_drop() IS
 'Internal event trigger function: records dropped audit triggers (audit switched off), dropped audited tables and dropped partitions of the audit log';
 
 CREATE EVENT TRIGGER clinical_audit_ddl ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
     EXECUTE FUNCTION @extschema@._audit_on_ddl();
 
 CREATE EVENT TRIGGER clinical_audit_drop ON sql_drop
     EXECUTE FUNCTION @extschema@._audit_on_drop();
 
 COMMENT ON EVENT TRIGGER clinical_audit_ddl IS
-'Records in the audit log: audit switched on, ALTER TABLE of audited tables, audit triggers disabled, audit log partitions detached';
+'Records in the audit log: audit switched on, ALTER TABLE of audited tables, audit triggers disabled, audit log partitions detached; adds the TRUNCATE audit trigger to new partitions of audited tables';
 COMMENT ON EVENT TRIGGER clinical_audit_drop IS
 'Records in the audit log: audit triggers dropped (audit switched off), audited tables dropped, audit log partitions dropped';

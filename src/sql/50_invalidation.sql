@@ -173,6 +173,55 @@ CREATE EVENT TRIGGER clinical_cache_invalidation_sql_drop ON sql_drop
 COMMENT ON EVENT TRIGGER clinical_cache_invalidation_sql_drop IS
 'Removes rows of clinical.cache_invalidation_config whose table was dropped';
 
+-- Statement triggers are not cloned: a partition created in or attached to
+-- a table with cache invalidation (at any level) gets the TRUNCATE trigger,
+-- with the arguments of its nearest ancestor's.
+CREATE FUNCTION @extschema@._cache_invalidation_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cmd record;
+    anc record;
+    args text;
+    part regclass;
+BEGIN
+    FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objsubid = 0 LOOP
+        SELECT a.relid, t.tgargs INTO anc
+          FROM pg_catalog.pg_partition_ancestors(cmd.objid) WITH ORDINALITY AS a(relid, n)
+          JOIN pg_catalog.pg_trigger AS t
+            ON t.tgrelid = a.relid AND t.tgname = 'clinical_cache_invalidation_truncate'
+           AND t.tgfoid = '@extschema@.cache_invalidation_trigger()'::pg_catalog.regprocedure
+         ORDER BY a.n LIMIT 1;
+        IF NOT FOUND THEN
+            CONTINUE;
+        END IF;
+        SELECT pg_catalog.string_agg(pg_catalog.quote_literal(x.arg), ', ' ORDER BY x.n) INTO args
+          FROM pg_catalog.unnest(@extschema@._audit_trigger_args(anc.tgargs)) WITH ORDINALITY AS x(arg, n);
+        FOR part IN SELECT p.relid FROM pg_catalog.pg_partition_tree(anc.relid) AS p
+                     WHERE p.relid <> anc.relid
+                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS g
+                                        WHERE g.tgrelid = p.relid
+                                          AND g.tgname = 'clinical_cache_invalidation_truncate') LOOP
+            EXECUTE pg_catalog.format('CREATE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON %s '
+                                      'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.cache_invalidation_trigger(%s)',
+                                      part, args);
+        END LOOP;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._cache_invalidation_on_ddl() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._cache_invalidation_on_ddl() IS
+'Event trigger function: gives partitions created in or attached to a table with cache invalidation its TRUNCATE trigger (internal)';
+CREATE EVENT TRIGGER clinical_cache_invalidation_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@._cache_invalidation_on_ddl();
+COMMENT ON EVENT TRIGGER clinical_cache_invalidation_ddl IS
+'Adds the cache invalidation TRUNCATE trigger to partitions created in or attached to a table with cache invalidation';
+
 -- The view's pattern column: NULL when a template no longer fits its table
 -- (a column it names was dropped or renamed), so one such template does not
 -- make the whole view fail.

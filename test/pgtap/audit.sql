@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(74);
+SELECT plan(78);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -216,9 +216,38 @@ TRUNCATE public.tap_part_1;
 SELECT is((SELECT array_agg(operation ORDER BY change_id) FROM clinical.audit_log
             WHERE table_oid = 'public.tap_part_1'::regclass AND operation IN ('INSERT', 'TRUNCATE')),
           '{INSERT,TRUNCATE}', 'a partition''s INSERT and its own TRUNCATE are audited');
+-- partitions added later get the TRUNCATE trigger from the DDL event trigger:
+-- created in the table, attached to it, and a level further down
+SELECT clinical.enable_audit('public.tap_part', exclude_columns => '{id}');
+CREATE TABLE public.tap_part_2 PARTITION OF public.tap_part FOR VALUES IN (2);
+CREATE TABLE public.tap_part_3 (id int, site int);
+ALTER TABLE public.tap_part ATTACH PARTITION public.tap_part_3 FOR VALUES IN (3);
+CREATE TABLE public.tap_part_4 PARTITION OF public.tap_part FOR VALUES IN (4) PARTITION BY RANGE (id);
+CREATE TABLE public.tap_part_4a PARTITION OF public.tap_part_4 FOR VALUES FROM (0) TO (10);
+SELECT is((SELECT array_agg(c.relname || ' ' || t.tgenabled::text || ' ' || array_to_string(clinical._audit_trigger_args(t.tgargs), ',')
+                            ORDER BY c.relname)
+             FROM pg_class c JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'clinical_audit_truncate'
+            WHERE c.relname LIKE 'tap\_part\__%'),
+          '{"tap_part_1 A x:id","tap_part_2 A x:id","tap_part_3 A x:id","tap_part_4 A x:id","tap_part_4a A x:id"}',
+          'partitions created, attached or nested later get the TRUNCATE trigger with the table''s options, enabled ALWAYS');
+SELECT is((SELECT count(*)::int FROM clinical.audit_log
+            WHERE operation IN ('AUDIT_ENABLE', 'AUDIT_TRIGGER_DISABLED')
+              AND table_name LIKE 'public.tap\_part\__%'), 0,
+          '... without recording them as audit switched on or disabled');
+INSERT INTO public.tap_part VALUES (5, 4);
+TRUNCATE public.tap_part_3;
+TRUNCATE public.tap_part_4a;
+SELECT is((SELECT array_agg(table_name || ' ' || operation ORDER BY change_id) FROM clinical.audit_log
+            WHERE table_name IN ('public.tap_part_3', 'public.tap_part_4a')),
+          '{"public.tap_part_4a INSERT","public.tap_part_3 TRUNCATE","public.tap_part_4a TRUNCATE"}',
+          'a TRUNCATE of a partition added later is audited');
 SELECT clinical.disable_audit('public.tap_part');
-SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_part_1'::regclass AND NOT tgisinternal
-              AND tgname LIKE 'clinical_audit%'), 0, 'disable_audit removes the partitions'' triggers too');
+SELECT is((SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relname LIKE 'tap\_part%' AND NOT t.tgisinternal
+              AND t.tgname LIKE 'clinical_audit%'), 0, 'disable_audit removes the partitions'' triggers too');
+CREATE TABLE public.tap_part_5 PARTITION OF public.tap_part FOR VALUES IN (5);
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_part_5'::regclass
+              AND tgname LIKE 'clinical_audit%'), 0, 'a partition added after disable_audit gets no audit trigger');
 
 -- floats are recorded exactly whatever the session's extra_float_digits
 CREATE TABLE public.tap_dose (id int PRIMARY KEY, dose float8);

@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(108);
+SELECT plan(112);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -93,11 +93,16 @@ SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
           '{}'::text[], 'every function of the part has a COMMENT');
 SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'clinical'::regnamespace
               AND p.proname ~ '(invalidat|key_template|truncate_pattern)'),
-          10::bigint, 'the comment check above saw the part''s ten functions');
+          11::bigint, 'the comment check above saw the part''s eleven functions');
 SELECT is((SELECT evtevent || ' ' || evtfoid::regproc || ' ' || (obj_description(oid, 'pg_event_trigger') IS NOT NULL)
              FROM pg_event_trigger WHERE evtname = 'clinical_cache_invalidation_sql_drop'),
           'sql_drop clinical._cache_invalidation_sql_drop true',
           'an sql_drop event trigger (with a COMMENT) forgets the configuration of dropped tables');
+SELECT is((SELECT evtevent || ' ' || evtfoid::regproc || ' ' || array_to_string(evttags, ',') || ' '
+                 || (obj_description(oid, 'pg_event_trigger') IS NOT NULL)
+             FROM pg_event_trigger WHERE evtname = 'clinical_cache_invalidation_ddl'),
+          'ddl_command_end clinical._cache_invalidation_on_ddl CREATE TABLE,ALTER TABLE true',
+          'a ddl_command_end event trigger (with a COMMENT) covers partitions added later');
 SELECT is(ARRAY(SELECT c.oid::regclass::text FROM pg_class c
                  WHERE c.relnamespace = 'clinical'::regnamespace
                    AND c.relname IN ('cache_invalidation_config', 'invalidation_queue', 'invalidation_queue_id_seq', 'cache_invalidations')
@@ -266,6 +271,29 @@ TRUNCATE tap_visit_1;
 DO $$ BEGIN PERFORM pg_temp.spill('h'); END $$;
 SELECT is(pg_temp.queued('visit:%'), ARRAY['1 visit:*', '0 visit:42'],
           'a TRUNCATE of one partition clears the template''s key space');
+-- partitions added later get the TRUNCATE trigger from the DDL event
+-- trigger: created in the table, attached to it, and a level further down
+CREATE TABLE tap_ward (ward_id int, site_id int) PARTITION BY RANGE (ward_id);
+SELECT clinical.enable_cache_invalidation('tap_ward', 'ward:{ward_id}', 'wards');
+CREATE TABLE tap_ward_1 PARTITION OF tap_ward FOR VALUES FROM (0) TO (1000);
+CREATE TABLE tap_ward_2 (ward_id int, site_id int);
+ALTER TABLE tap_ward ATTACH PARTITION tap_ward_2 FOR VALUES FROM (1000) TO (2000);
+CREATE TABLE tap_ward_3 PARTITION OF tap_ward FOR VALUES FROM (2000) TO (3000) PARTITION BY LIST (site_id);
+CREATE TABLE tap_ward_3a PARTITION OF tap_ward_3 FOR VALUES IN (1);
+SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._audit_trigger_args(t.tgargs), ',')
+                            ORDER BY c.relname)
+             FROM pg_class c JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'clinical_cache_invalidation_truncate'
+            WHERE c.relname LIKE 'tap\_ward%'),
+          '{"tap_ward ward:{ward_id},wards","tap_ward_1 ward:{ward_id},wards","tap_ward_2 ward:{ward_id},wards","tap_ward_3 ward:{ward_id},wards","tap_ward_3a ward:{ward_id},wards"}',
+          'partitions created, attached or nested later get the TRUNCATE trigger with the table''s templates');
+TRUNCATE tap_ward_3a;
+DO $$ BEGIN PERFORM pg_temp.spill('w'); END $$;
+SELECT is(pg_temp.queued('ward:%'), ARRAY['1 ward:* wards'], 'a TRUNCATE of a partition added later clears the key space');
+SELECT clinical.disable_cache_invalidation('tap_ward');
+CREATE TABLE tap_ward_4 PARTITION OF tap_ward FOR VALUES FROM (3000) TO (4000);
+SELECT is((SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relname LIKE 'tap\_ward%' AND t.tgname LIKE 'clinical\_cache\_invalidation%'), 0,
+          'after disable_cache_invalidation() no partition keeps or gets an invalidation trigger');
 
 -- a trigger attached by hand, not through enable_cache_invalidation(), does
 -- not fire: it could clear all of Redis ("{x}" makes the pattern "*")

@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(80);
+SELECT plan(83);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -228,6 +228,28 @@ SELECT ok(to_regclass('tap_other.tap_sch_old') IS NULL AND to_regclass('public.t
 -- a partition set under a set-wide hold cannot be dropped as a whole
 SELECT clinical.set_legal_hold('tap_sch', true, 'matter 42');
 SELECT throws_ok($$DROP TABLE tap_sch$$, '55006', NULL, 'a partition set under a set-wide legal hold cannot be dropped');
+
+-- partitions that maintenance premakes in an audited set with cache
+-- invalidation get both TRUNCATE triggers (statement triggers are not cloned)
+CREATE TABLE tap_obs (id int, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+SELECT clinical.create_time_partitions('tap_obs', 'at', '1 month', 1, start_at => '2026-05-01',
+                                       default_partition => false);
+SELECT clinical.enable_audit('tap_obs');
+SELECT clinical.enable_cache_invalidation('tap_obs', 'obs:{id}');
+SET LOCAL clinical.maintenance_now = '2027-06-02 08:00+00';
+SELECT ok((SELECT count(*) FROM clinical.run_maintenance('tap_obs') WHERE action = 'create') > 0
+          AND EXISTS (SELECT 1 FROM clinical.partition_bounds('tap_obs') WHERE lower_bound::timestamptz = '2027-07-01+00'),
+          'maintenance premakes partitions of an audited set');
+SELECT is((SELECT array_agg(DISTINCT t.tgname ORDER BY t.tgname) FROM clinical.partition_bounds('tap_obs') AS b
+             JOIN pg_trigger t ON t.tgrelid = b.partition AND t.tgname LIKE '%truncate'
+            WHERE b.lower_bound::timestamptz >= '2027-02-01+00'),
+          '{clinical_audit_truncate,clinical_cache_invalidation_truncate}',
+          'the premade partitions have the audit and invalidation TRUNCATE triggers');
+SELECT is((SELECT count(*)::int FROM clinical.partition_bounds('tap_obs') AS b
+            WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = b.partition
+                                 AND t.tgname = 'clinical_audit_truncate' AND t.tgenabled = 'A')), 0,
+          'every partition of the set has the TRUNCATE audit trigger, enabled ALWAYS');
+RESET clinical.maintenance_now;
 
 SELECT * FROM finish();
 ROLLBACK;
