@@ -20,6 +20,8 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "nodes/parsenodes.h"
+#include "tcop/deparse_utility.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/hsearch.h"
@@ -266,4 +268,36 @@ clinical_rowwriter_close(ClinicalRowWriter *w)
 	pfree(w->values);
 	pfree(w->nulls);
 	pfree(w);
+}
+
+PG_FUNCTION_INFO_V1(clinical_ddl_adds_partition);
+
+/*
+ * clinical._ddl_adds_partition(pg_ddl_command) RETURNS boolean
+ * For the ddl_command_end event triggers that give new partitions the
+ * statement triggers PostgreSQL does not clone: true when the collected
+ * command is CREATE TABLE ... PARTITION OF or an ALTER TABLE with ATTACH
+ * PARTITION. Other ALTER TABLE commands (ENABLE ALWAYS TRIGGER among them,
+ * which pg_dump output runs between re-creating a table's triggers and its
+ * partitions') must not make the triggers appear on their own.
+ */
+Datum
+clinical_ddl_adds_partition(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	ListCell   *lc;
+
+	if (cmd->type == SCT_Simple && cmd->parsetree != NULL && IsA(cmd->parsetree, CreateStmt))
+		PG_RETURN_BOOL(((CreateStmt *) cmd->parsetree)->partbound != NULL);
+	if (cmd->type != SCT_AlterTable)
+		PG_RETURN_BOOL(false);
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+
+		if (sub->parsetree != NULL && IsA(sub->parsetree, AlterTableCmd) &&
+			((AlterTableCmd *) sub->parsetree)->subtype == AT_AttachPartition)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
 }

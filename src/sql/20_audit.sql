@@ -503,6 +503,7 @@ BEGIN
         -- triggers are cloned to it, the TRUNCATE trigger must be added
         IF cmd.classid = 'pg_catalog.pg_class'::regclass AND cmd.objsubid = 0
            AND cmd.command_tag IN ('CREATE TABLE', 'ALTER TABLE')
+           AND @extschema@._ddl_adds_partition(cmd.command)
            AND NOT @extschema@._audit_in_internal_ddl() THEN
             SELECT a.relid, t.tgargs INTO anc
               FROM pg_catalog.pg_partition_ancestors(cmd.objid) WITH ORDINALITY AS a(relid, n)

@@ -189,7 +189,8 @@ DECLARE
     part regclass;
 BEGIN
     FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-                WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objsubid = 0 LOOP
+                WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objsubid = 0
+                  AND @extschema@._ddl_adds_partition(c.command) LOOP
         SELECT a.relid, t.tgargs INTO anc
           FROM pg_catalog.pg_partition_ancestors(cmd.objid) WITH ORDINALITY AS a(relid, n)
           JOIN pg_catalog.pg_trigger AS t

@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(112);
+SELECT plan(114);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -289,6 +289,18 @@ SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._audit_
 TRUNCATE tap_ward_3a;
 DO $$ BEGIN PERFORM pg_temp.spill('w'); END $$;
 SELECT is(pg_temp.queued('ward:%'), ARRAY['1 ward:* wards'], 'a TRUNCATE of a partition added later clears the key space');
+-- only CREATE TABLE ... PARTITION OF and ATTACH PARTITION add them: other
+-- ALTER TABLE commands do not (pg_dump output re-creates them one by one)
+DROP TRIGGER clinical_cache_invalidation_truncate ON tap_ward_1;
+ALTER TABLE tap_ward ENABLE TRIGGER clinical_cache_invalidation_truncate;
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'tap_ward_1'::regclass
+                       AND tgname = 'clinical_cache_invalidation_truncate'),
+          'an ALTER TABLE other than ATTACH PARTITION adds no TRUNCATE trigger to the partitions');
+CREATE TABLE tap_ward_5 (ward_id int, site_id int);
+ALTER TABLE tap_ward ATTACH PARTITION tap_ward_5 FOR VALUES FROM (5000) TO (6000);
+SELECT ok(EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'tap_ward_1'::regclass
+                   AND tgname = 'clinical_cache_invalidation_truncate'),
+          'an ATTACH PARTITION gives every partition that lacks one its TRUNCATE trigger');
 SELECT clinical.disable_cache_invalidation('tap_ward');
 CREATE TABLE tap_ward_4 PARTITION OF tap_ward FOR VALUES FROM (3000) TO (4000);
 SELECT is((SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
