@@ -84,13 +84,16 @@ for r in $(seq 1 "$ROUNDS"); do
   times[cl_work]+="$(q -c "SELECT round(bench_ms('$CL_RUN')::numeric, 3)") "
 done
 # after each working run both engines are back where they started
-[ "$(count_parts pm)" = "$parts_before_pm" ] || echo "warning: pg_partman did not restore the partition count ($(count_parts pm) vs $parts_before_pm)"
-[ "$(count_parts cl)" = "$parts_before_cl" ] || echo "warning: clinical did not restore the partition count ($(count_parts cl) vs $parts_before_cl)"
+# (a run that did not do its work would make its time meaningless: fail)
+bad=0
+[ "$(count_parts pm)" = "$parts_before_pm" ] || { echo "pg_partman did not restore the partition count ($(count_parts pm) vs $parts_before_pm)" >&2; bad=1; }
+[ "$(count_parts cl)" = "$parts_before_cl" ] || { echo "clinical did not restore the partition count ($(count_parts cl) vs $parts_before_cl)" >&2; bad=1; }
 same=$(q -c "SELECT bool_and((SELECT array_agg(lower_bound ORDER BY lower_bound::timestamptz) FROM clinical.partition_bounds(format('pm_%s', lpad(i::text, 2, '0'))::regclass))
                      IS NOT DISTINCT FROM
                      (SELECT array_agg(lower_bound ORDER BY lower_bound::timestamptz) FROM clinical.partition_bounds(format('cl_%s', lpad(i::text, 2, '0'))::regclass)))
                FROM generate_series(1, $SETS) i")
 echo "same partition bounds in both engines after the runs: $same"
+[ "$same" = t ] || bad=1
 
 printf '%-52s %12s %12s %8s\n' "run_maintenance(), $SETS sets x 96 monthly partitions" "pg_partman" "clinical" "ratio"
 for w in noop work; do
@@ -100,3 +103,4 @@ for w in noop work; do
   [ "$w" = work ] && label="create 1 + drop 1 per set, median ms"
   printf '%-52s %12.1f %12.1f %7.1fx\n' "$label" "$pm" "$cl" "$(awk -v a="$pm" -v b="$cl" 'BEGIN{print a/b}')"
 done
+exit $bad

@@ -20,7 +20,8 @@ as_server_user bash -c '
 max_wal_size = 8GB
 checkpoint_timeout = 30min
 max_parallel_workers_per_gather = 2
-work_mem = 64MB" pg_init && pg_start && redis_start || exit 1
+work_mem = 64MB
+clinical.maintenance_interval = 0" pg_init && pg_start && redis_start || exit 1
   q -d postgres -c "CREATE DATABASE clinical_test" >/dev/null
   wait_for_worker
   echo "clinical benchmarks: PostgreSQL $(pg_config --version | cut -d" " -f2), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -19,7 +19,7 @@ export CLINICAL_TMP CLINICAL_SRC
 
 # settings passed through to the scripts (test selection, benchmark sizes)
 CLINICAL_PASS_ENV=()
-for v in ONLY ROUNDS ROWS SCALE; do
+for v in ONLY ROUNDS ROWS SCALE SECS PGBENCH_SECONDS; do
   [ -n "${!v:-}" ] && CLINICAL_PASS_ENV+=("$v=${!v}")
 done
 
