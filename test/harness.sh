@@ -13,13 +13,15 @@ pick() { if [ -z "$ONLY" ]; then cat; else grep -E -- "$ONLY" || true; fi; }
 
 passed=0
 failed=0
+skipped=0
 declare -a failures=()
 
-count_tap() {   # count_tap FILE-OF-OUTPUT -> prints "passed failed"
-  local p f
-  p=$(grep -cE '^[[:space:]]*ok [0-9]+' "$1")
+count_tap() {   # count_tap FILE-OF-OUTPUT -> prints "passed failed skipped"
+  local p f s
+  p=$(grep -E '^[[:space:]]*ok [0-9]+' "$1" | grep -cvE '# (SKIP|skip)')
   f=$(grep -cE '^[[:space:]]*not ok [0-9]+' "$1")
-  echo "$p $f"
+  s=$(grep -E '^[[:space:]]*ok [0-9]+' "$1" | grep -cE '# (SKIP|skip)')
+  echo "$p $f $s"
 }
 
 pg_init || { echo "0 passed, 1 failed"; exit 1; }
@@ -57,9 +59,9 @@ if [ -n "$tapfiles" ]; then
   pg_prove -v -d clinical_test $tapfiles > "$CLINICAL_TMP/pgtap.out" 2>&1
   rc=$?
   cat "$CLINICAL_TMP/pgtap.out"
-  read -r p f < <(count_tap "$CLINICAL_TMP/pgtap.out")
+  read -r p f s < <(count_tap "$CLINICAL_TMP/pgtap.out")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  passed=$((passed + p)); failed=$((failed + f))
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   [ "$f" -gt 0 ] && failures+=("pgTAP")
 fi
 
@@ -71,9 +73,16 @@ for script in $(ls test/integration/*.sh 2>/dev/null | pick); do
   timeout 900 bash "$script" > "$CLINICAL_TMP/int-$name.out" 2>&1
   rc=$?
   sed 's/^/   /' "$CLINICAL_TMP/int-$name.out"
-  read -r p f < <(count_tap "$CLINICAL_TMP/int-$name.out")
+  read -r p f s < <(count_tap "$CLINICAL_TMP/int-$name.out")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "   not ok - $name exited with $rc"; fi
-  passed=$((passed + p)); failed=$((failed + f))
+  # a script must end with its plan (tap_done): one that stopped early, or
+  # ran no check at all, fails even when it exited 0
+  plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$CLINICAL_TMP/int-$name.out" | tail -1)
+  if [ -z "$plan" ] || [ "$plan" -eq 0 ] || [ "$plan" -ne $((p + f + s)) ]; then
+    [ "$f" -eq 0 ] && f=1
+    echo "   not ok - $name: plan '${plan:-none}' does not match the $((p + f + s)) checks it reported"
+  fi
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   [ "$f" -gt 0 ] && failures+=("$name")
   # make sure the next script finds the servers up
   [ -f "$PGDATA/postmaster.pid" ] || pg_start
@@ -85,5 +94,6 @@ if [ "$failed" -gt 0 ]; then
   echo "== last lines of the server log:"
   tail -n 40 "$PGLOG"
 fi
+[ "$skipped" -gt 0 ] && echo "$skipped skipped (see the '# SKIP' lines above)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

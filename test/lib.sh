@@ -129,7 +129,7 @@ q() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
 # Wait until a command succeeds, up to $1 seconds (fractions allowed).
 wait_until() {
   local limit=$1; shift
-  local end=$(( $(date +%s%N) + ${limit%.*} * 1000000000 ))
+  local end=$(( $(date +%s%N) + $(awk -v l="$limit" 'BEGIN { printf "%.0f", l * 1e9 }') ))
   while :; do
     "$@" >/dev/null 2>&1 && return 0
     [ "$(date +%s%N)" -ge "$end" ] && return 1
@@ -151,6 +151,14 @@ tap_check() {
 tap_is() {
   if [ "$2" = "$3" ]; then tap_ok "$1"; else tap_not_ok "$1"; echo "#   got: '$2'"; echo "#   expected: '$3'"; fi
 }
+# tap_same DESCRIPTION GOT EXPECTED: like tap_is, for two computed results;
+# an empty EXPECTED fails (a query that errored on both sides is no match)
+tap_same() {
+  if [ -z "$3" ]; then tap_not_ok "$1"; echo "#   nothing to compare: the expected side is empty"; return; fi
+  if [ "$2" = "$3" ]; then tap_ok "$1"; else tap_not_ok "$1"; echo "#   got: '${2:0:300}'"; echo "#   expected: '${3:0:300}'"; fi
+}
+# tap_skip REASON: a check that cannot run here; counted as skipped, not passed
+tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N # SKIP $*"; }
 tap_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }
 
 # Wait (up to 30 s) until the clinical worker runs in clinical_test. After

@@ -35,23 +35,23 @@ for col in sbp k; do
     ser=$(q -c "SET clinical.summary_exact_limit = $limit; $SER $Q FROM (SELECT clinical.summarize($col) s FROM par_m) t")
     par=$(q -c "SET clinical.summary_exact_limit = $limit; $PAR $Q FROM (SELECT clinical.summarize($col) s FROM par_m) t")
     mode=$(cut -d'|' -f5 <<<"$ser")
-    tap_is "whole table, $col, exact limit $limit (is_exact=$mode): parallel equals serial" "$par" "$ser"
+    tap_same "whole table, $col, exact limit $limit (is_exact=$mode): parallel equals serial" "$par" "$ser"
     ser=$(q -c "SET clinical.summary_exact_limit = $limit; $SER ${Q/SELECT/SELECT site,} FROM (SELECT site, clinical.summarize($col) s FROM par_m GROUP BY site) t ORDER BY site")
     par=$(q -c "SET clinical.summary_exact_limit = $limit; $PAR ${Q/SELECT/SELECT site,} FROM (SELECT site, clinical.summarize($col) s FROM par_m GROUP BY site) t ORDER BY site")
-    tap_is "grouped by site, $col, exact limit $limit: parallel equals serial" "$par" "$ser"
+    tap_same "grouped by site, $col, exact limit $limit: parallel equals serial" "$par" "$ser"
   done
 done
 ser=$(q -c "$SER SELECT (clinical.describe(sbp, 'r6')).* FROM par_m")
 par=$(q -c "$PAR SELECT (clinical.describe(sbp, 'r6')).* FROM par_m")
-tap_is "describe(x, 'r6') parallel equals serial (method survives serialisation)" \
+tap_same "describe(x, 'r6') parallel equals serial (method survives serialisation)" \
   "$(cut -d'|' -f1,2,5- <<<"$par")" "$(cut -d'|' -f1,2,5- <<<"$ser")"
 b=$(q -c "$PAR SELECT s.subject, clinical.baseline(v, t, r) FROM (SELECT i % 1000 AS subject, i AS v,
           timestamptz '2026-01-01' + (i % 17) * interval '1 h' AS t, timestamptz '2026-01-01 08:00' AS r
-          FROM generate_series(1, 100000) i) s GROUP BY 1 ORDER BY 1" | md5sum)
+          FROM generate_series(1, 100000) i) s GROUP BY 1 ORDER BY 1")
 bs=$(q -c "$SER SELECT s.subject, clinical.baseline(v, t, r) FROM (SELECT i % 1000 AS subject, i AS v,
           timestamptz '2026-01-01' + (i % 17) * interval '1 h' AS t, timestamptz '2026-01-01 08:00' AS r
-          FROM generate_series(1, 100000) i) s GROUP BY 1 ORDER BY 1" | md5sum)
-tap_is "baseline parallel equals serial" "$b" "$bs"
+          FROM generate_series(1, 100000) i) s GROUP BY 1 ORDER BY 1")
+tap_same "baseline parallel equals serial ($(grep -c . <<<"$bs") subjects)" "$b" "$bs"
 
 # partial states that found nothing: most workers see no row at or before
 # the reference (only the first 100 rows qualify), or no row at all
@@ -82,43 +82,71 @@ tap_is "summaries round-trip through binary COPY" \
 tap_is "and through text" \
   "$(q -c "SELECT count(*) FROM par_s WHERE s::text::clinical.summary::text = s::text")" "40"
 
-# fuzz: mutated text, random binary payloads
-good=$(q -c "SELECT s::text FROM par_s WHERE site = 1")
+# fuzz: mutated text, random binary payloads. The seeds are an exact
+# summary and a sketch (past the exact limit), small enough to be mutated
+# many times; they reach perl through files (a summary of many distinct
+# values is longer than one command-line argument may be).
+q >/dev/null <<'SQL'
+DROP TABLE IF EXISTS par_seed, par_fuzz_text, par_fuzz;
+CREATE TABLE par_seed (kind text, s clinical.summary);
+INSERT INTO par_seed SELECT 'exact', clinical.summarize(x % 97 + x / 1000.0) FROM generate_series(1, 300) x;
+SET clinical.summary_exact_limit = 50;
+INSERT INTO par_seed SELECT 'sketch', clinical.summarize(x * 1.5) FROM generate_series(1, 300) x;
+CREATE TABLE par_fuzz_text (s clinical.summary);
+CREATE TABLE par_fuzz (s clinical.summary);
+SQL
+tap_is "the fuzz seeds are one exact summary and one sketch" \
+  "$(q -c "SELECT string_agg(kind || ':' || clinical.is_exact(s), ' ' ORDER BY kind) FROM par_seed")" "exact:true sketch:false"
+q -c "SELECT s::text FROM par_seed ORDER BY kind" > "$CLINICAL_TMP/seeds.txt"
+q -c "SELECT encode(clinical.summary_send(s), 'hex') FROM par_seed ORDER BY kind" > "$CLINICAL_TMP/seeds.hex"
 perl -e '
-  srand(7); my $g = $ARGV[0];
-  for my $i (1..300) {
-    my $s = $g;
-    for (1..1 + int(rand(4))) {
-      my $p = int(rand(length $s));
-      my @c = ("0".."9", ",", ":", "{", "}", " ", "-", "e", "x", "=", "9999999999999999999");
-      substr($s, $p, int(rand(3))) = $c[int(rand(@c))];
+  srand(7); open my $in, "<", $ARGV[0] or die; chomp(my @g = <$in>); close $in;
+  for my $i (0..301) {
+    my $s = $g[$i % 2];
+    if ($i >= 2) {               # 0 and 1: the seeds themselves
+      for (1..1 + int(rand(4))) {
+        my $p = int(rand(length $s));
+        my @c = ("0".."9", ",", ":", "{", "}", " ", "-", "e", "x", "=", "9999999999999999999");
+        substr($s, $p, int(rand(3))) = $c[int(rand(@c))];
+      }
     }
     $s =~ s/\x27/\x27\x27/g;
-    print "DO \$\$ BEGIN PERFORM \x27$s\x27::clinical.summary; EXCEPTION WHEN others THEN NULL; END \$\$;\n";
-  }' "$good" > "$CLINICAL_TMP/fuzz_text.sql"
+    print "DO \$\$ BEGIN INSERT INTO par_fuzz_text VALUES (\x27$s\x27); EXCEPTION WHEN others THEN NULL; END \$\$;\n";
+  }' "$CLINICAL_TMP/seeds.txt" > "$CLINICAL_TMP/fuzz_text.sql"
+tap_check "302 text inputs were written (the 2 seeds and 300 mutations)" \
+  test "$(grep -c '^DO ' "$CLINICAL_TMP/fuzz_text.sql")" = 302
 q -f "$CLINICAL_TMP/fuzz_text.sql" >/dev/null 2>&1
-tap_is "300 mutated text inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
-sendhex=$(q -c "SELECT encode(clinical.summary_send(s), 'hex') FROM par_s WHERE site = 2")
+tap_is "302 text inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
+tap_is "both seeds are accepted through text input" \
+  "$(q -c "SELECT count(*) FROM par_seed p WHERE EXISTS (SELECT 1 FROM par_fuzz_text f WHERE f.s::text = p.s::text)")" "2"
+accepted=$(q -c "SELECT count(*) FROM par_fuzz_text")
+tap_is "every accepted text value ($accepted of 302) is a valid summary" \
+  "$(q -c "SELECT count(*) FROM par_fuzz_text WHERE s::text::clinical.summary::text = s::text")" "$accepted"
 perl -e '
-  srand(11); my $g = pack("H*", $ARGV[0]); my $dir = $ARGV[1];
-  for my $i (1..200) {
-    my $p;
-    if ($i % 2) { $p = join "", map { chr(int(rand(256))) } 1..int(rand(200)); }
-    else { $p = $g; for (1..1 + int(rand(6))) { substr($p, int(rand(length $p)), 1) = chr(int(rand(256))); }
+  srand(11); open my $in, "<", $ARGV[0] or die; chomp(my @h = <$in>); close $in;
+  my @g = map { pack("H*", $_) } @h; my $dir = $ARGV[1];
+  for my $i (0..201) {
+    my $p = $g[$i % 2];
+    if ($i < 2) { }                # the seeds themselves
+    elsif ($i % 2) { $p = join "", map { chr(int(rand(256))) } 1..int(rand(200)); }
+    else { for (1..1 + int(rand(6))) { substr($p, int(rand(length $p)), 1) = chr(int(rand(256))); }
            $p = substr($p, 0, int(rand(length($p) + 1))) if $i % 6 == 0; }
     open my $f, ">", "$dir/fuzz_$i.bin" or die;
     binmode $f;
     print $f "PGCOPY\n\xff\r\n\0", pack("N", 0), pack("N", 0), pack("n", 1), pack("N", length $p), $p, pack("n", 0xffff);
     close $f;
-  }' "$sendhex" "$CLINICAL_TMP"
-q -c "CREATE TABLE par_fuzz (s clinical.summary)" >/dev/null
-for i in $(seq 1 200); do echo "COPY par_fuzz FROM '$CLINICAL_TMP/fuzz_$i.bin' WITH (FORMAT binary);"; done > "$CLINICAL_TMP/fuzz_bin.sql"
+  }' "$CLINICAL_TMP/seeds.hex" "$CLINICAL_TMP"
+tap_check "202 binary COPY files were written (the 2 seeds and 200 random or mutated)" \
+  test "$(ls "$CLINICAL_TMP"/fuzz_*.bin | wc -l)" = 202
+for i in $(seq 0 201); do echo "COPY par_fuzz FROM '$CLINICAL_TMP/fuzz_$i.bin' WITH (FORMAT binary);"; done > "$CLINICAL_TMP/fuzz_bin.sql"
 psql -X -q -f "$CLINICAL_TMP/fuzz_bin.sql" >/dev/null 2>&1
-tap_is "200 random and mutated binary inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
-tap_is "every accepted binary value is a valid summary" \
-  "$(q -c "SELECT count(*) FROM par_fuzz WHERE s::text::clinical.summary::text = s::text")" \
-  "$(q -c "SELECT count(*) FROM par_fuzz")"
+tap_is "202 binary inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
+tap_is "both seeds are accepted through binary input" \
+  "$(q -c "SELECT count(*) FROM par_seed p WHERE EXISTS (SELECT 1 FROM par_fuzz f WHERE f.s::text = p.s::text)")" "2"
+accepted=$(q -c "SELECT count(*) FROM par_fuzz")
+tap_is "every accepted binary value ($accepted of 202) is a valid summary" \
+  "$(q -c "SELECT count(*) FROM par_fuzz WHERE s::text::clinical.summary::text = s::text")" "$accepted"
 tap_check "no server crash was logged" test "$(grep -c 'terminated by signal' "$PGLOG")" = 0
 
-q -c "DROP TABLE par_m, par_s, par_s2, par_fuzz" >/dev/null
+q -c "DROP TABLE par_m, par_s, par_s2, par_seed, par_fuzz_text, par_fuzz" >/dev/null
 tap_done

@@ -55,7 +55,7 @@ q -c "ALTER SYSTEM SET clinical.maintenance_interval = 0" -c "ALTER SYSTEM SET c
 pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'clinical worker'")
 q -c "SELECT pg_terminate_backend($pid)" >/dev/null
 new_worker() { p=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'clinical worker'"); [ -n "$p" ] && [ "$p" != "$pid" ]; }
-wait_until 30 new_worker
+tap_check "the worker restarts with maintenance_interval = 0" wait_until 30 new_worker
 sleep 2
 tap_check "with maintenance_interval = 0 the worker does no maintenance" gone wk_log_p20270101
 

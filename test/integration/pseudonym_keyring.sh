@@ -56,21 +56,35 @@ use_keyring ""
 out=$(try)
 tap_check "no keyring configured is a clear error" grep -q 'no keyring is configured' <<<"$out"
 
-# reload: a new key version appears after the file changes, without restart
+# reload: a new key version appears after the file changes, without
+# restart, in a session that had loaded the keyring before (one psql kept
+# open, fed statement by statement)
 printf '1:%s\n' "$KEY1" > "$K/rot"; chmod 600 "$K/rot"
 use_keyring "$K/rot"
-before=$(psql -X -A -t -q -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM clinical.keyring_status()")
+: > "$K/session.out"
+exec 5> >(psql -X -A -t -q > "$K/session.out" 2>&1)
+say() { echo "$1" >&5; }
+answers() { [ "$(grep -c . "$K/session.out")" -ge "$1" ]; }
+say "SELECT 'A:' || pg_backend_pid() || ':' || string_agg(version::text, ',' ORDER BY version) FROM clinical.keyring_status();"
+wait_until 10 answers 1
 printf '1:%s\n2:%s\n' "$KEY1" "$KEY2" > "$K/rot.new"; chmod 600 "$K/rot.new"; mv "$K/rot.new" "$K/rot"
-# one session sees the change at its next statement
-after=$(psql -X -A -t -q -c "SELECT 1" -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM clinical.keyring_status()" | tail -1)
-tap_is "keyring versions before the change" "$before" "1"
-tap_is "a changed keyring file is picked up without restart" "$after" "1,2"
-tap_is "the new highest version is current" "$(psql -X -A -t -q -c "SELECT clinical.pseudonym('x') LIKE 'v2:%'")" "t"
-
-# a failed load keeps no keys: the session that had keys errors after the file breaks
+say "SELECT 'B:' || pg_backend_pid() || ':' || string_agg(version::text, ',' ORDER BY version) FROM clinical.keyring_status();"
+say "SELECT 'C:' || (clinical.pseudonym('x') LIKE 'v2:%');"
+wait_until 10 answers 3
+# a failed load keeps no keys: the same session, which had keys, errors
+# after the file breaks
 printf 'garbage\n' > "$K/rot"
-out=$(try)
-tap_check "a keyring that became malformed is refused, not silently kept" grep -q 'line 1 is malformed' <<<"$out"
+say "SELECT 'D:' || clinical.pseudonym('x');"
+wait_until 10 grep -q 'malformed' "$K/session.out"
+exec 5>&-
+a=$(sed -n 's/^A:\([0-9]*\):\(.*\)$/\1 \2/p' "$K/session.out")
+b=$(sed -n 's/^B:\([0-9]*\):\(.*\)$/\1 \2/p' "$K/session.out")
+tap_is "keyring versions before the change" "${a#* }" "1"
+tap_is "the same session picks up the changed keyring file without restart" "$b" "${a% *} 1,2"
+tap_is "the new highest version is current" "$(sed -n 's/^C://p' "$K/session.out")" "true"
+tap_check "a keyring that became malformed is refused in the session that had keys, not silently kept" \
+  grep -q 'line 1 is malformed' "$K/session.out"
+tap_check "  ... and that session returned no pseudonym after it" test "$(grep -c '^D:' "$K/session.out")" = 0
 
 tap_check "no key appears in the server log" test "$(grep -c -e "$KEY1" -e "$KEY2" -e "${KEY1:0:40}" "$PGLOG")" = 0
 

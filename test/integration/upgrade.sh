@@ -15,7 +15,7 @@ DEFAULT=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p"
 chain=("$FIRST")
 v=$FIRST
 while [ "$v" != "$DEFAULT" ]; do
-  next=$(ls "$CLINICAL_SRC/upgrade" 2>/dev/null | sed -n "s/^clinical--$v--\(.*\)\.sql$/\1/p" | head -1)
+  next=$(ls "$CLINICAL_SRC/src/sql/upgrade" 2>/dev/null | sed -n "s/^clinical--$v--\(.*\)\.sql$/\1/p" | head -1)
   if [ -z "$next" ]; then
     tap_not_ok "an upgrade path leads from $v to $DEFAULT"
     tap_done; exit 1
@@ -62,7 +62,11 @@ SQL
 describe upg_fresh > "$CLINICAL_TMP/upg_fresh.txt"
 describe upg_chain > "$CLINICAL_TMP/upg_chain.txt"
 tap_check "a fresh install has objects to compare" test -s "$CLINICAL_TMP/upg_fresh.txt"
-if diff -u "$CLINICAL_TMP/upg_fresh.txt" "$CLINICAL_TMP/upg_chain.txt" > "$CLINICAL_TMP/upg.diff"; then
+if [ "${#chain[@]}" -eq 1 ]; then
+  # until a second version is released there is no upgrade to walk: the
+  # comparison below would compare two installs of the same script
+  tap_skip "no upgrade script yet: $FIRST is the first and the default version"
+elif diff -u "$CLINICAL_TMP/upg_fresh.txt" "$CLINICAL_TMP/upg_chain.txt" > "$CLINICAL_TMP/upg.diff"; then
   tap_ok "upgraded objects equal a fresh install of $DEFAULT ($(wc -l < "$CLINICAL_TMP/upg_fresh.txt") objects)"
 else
   tap_not_ok "upgraded objects equal a fresh install of $DEFAULT"

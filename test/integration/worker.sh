@@ -54,9 +54,10 @@ tap_check "worker process is gone after shutdown" gone "$pid2"
 pg_ctl -D "$PGDATA" -l "$PGLOG" -w -t 60 -o "-c shared_preload_libraries=''" start >/dev/null
 tap_is "not preloaded: worker_status().preloaded is false" "$(status preloaded)" "f"
 tap_check "not preloaded: worker_status() says how to fix it" grep -q 'shared_preload_libraries' <<<"$(status state)"
-q -d postgres -c "CREATE EXTENSION clinical" >/dev/null
-tap_is "not preloaded: CREATE EXTENSION works" "$(q -d postgres -c "SELECT extension_version FROM clinical.version()")" \
-  "$(q -d postgres -c "SELECT extversion FROM pg_extension WHERE extname = 'clinical'")"
+tap_check "not preloaded: CREATE EXTENSION works" q -d postgres -c "CREATE EXTENSION clinical"
+default=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$CLINICAL_SRC/clinical.control")
+tap_is "not preloaded: clinical.version() answers with the control file's version" \
+  "$(q -d postgres -c "SELECT extension_version || ' ' || library_version FROM clinical.version()")" "$default $default"
 q -d postgres -c "DROP EXTENSION clinical" >/dev/null
 pg_stop fast
 pg_start
