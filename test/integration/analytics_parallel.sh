@@ -115,13 +115,19 @@ perl -e '
   }' "$CLINICAL_TMP/seeds.txt" > "$CLINICAL_TMP/fuzz_text.sql"
 tap_check "302 text inputs were written (the 2 seeds and 300 mutations)" \
   test "$(grep -c '^DO ' "$CLINICAL_TMP/fuzz_text.sql")" = 302
+# after a fuzz run into TABLE of N inputs through KIND: the server is up,
+# both seeds were accepted, and every accepted value is a valid summary
+fuzz_checks() {
+  local table=$1 n=$2 kind=$3 accepted
+  tap_is "$n $kind inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
+  tap_is "both seeds are accepted through $kind input" \
+    "$(q -c "SELECT count(*) FROM par_seed p WHERE EXISTS (SELECT 1 FROM $table f WHERE f.s::text = p.s::text)")" "2"
+  accepted=$(q -c "SELECT count(*) FROM $table")
+  tap_is "every accepted $kind value ($accepted of $n) is a valid summary" \
+    "$(q -c "SELECT count(*) FROM $table WHERE s::text::clinical.summary::text = s::text")" "$accepted"
+}
 q -f "$CLINICAL_TMP/fuzz_text.sql" >/dev/null 2>&1
-tap_is "302 text inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
-tap_is "both seeds are accepted through text input" \
-  "$(q -c "SELECT count(*) FROM par_seed p WHERE EXISTS (SELECT 1 FROM par_fuzz_text f WHERE f.s::text = p.s::text)")" "2"
-accepted=$(q -c "SELECT count(*) FROM par_fuzz_text")
-tap_is "every accepted text value ($accepted of 302) is a valid summary" \
-  "$(q -c "SELECT count(*) FROM par_fuzz_text WHERE s::text::clinical.summary::text = s::text")" "$accepted"
+fuzz_checks par_fuzz_text 302 text
 perl -e '
   srand(11); open my $in, "<", $ARGV[0] or die; chomp(my @h = <$in>); close $in;
   my @g = map { pack("H*", $_) } @h; my $dir = $ARGV[1];
@@ -140,12 +146,7 @@ tap_check "202 binary COPY files were written (the 2 seeds and 200 random or mut
   test "$(ls "$CLINICAL_TMP"/fuzz_*.bin | wc -l)" = 202
 for i in $(seq 0 201); do echo "COPY par_fuzz FROM '$CLINICAL_TMP/fuzz_$i.bin' WITH (FORMAT binary);"; done > "$CLINICAL_TMP/fuzz_bin.sql"
 psql -X -q -f "$CLINICAL_TMP/fuzz_bin.sql" >/dev/null 2>&1
-tap_is "202 binary inputs: the server is still up" "$(q -c 'SELECT 1')" "1"
-tap_is "both seeds are accepted through binary input" \
-  "$(q -c "SELECT count(*) FROM par_seed p WHERE EXISTS (SELECT 1 FROM par_fuzz f WHERE f.s::text = p.s::text)")" "2"
-accepted=$(q -c "SELECT count(*) FROM par_fuzz")
-tap_is "every accepted binary value ($accepted of 202) is a valid summary" \
-  "$(q -c "SELECT count(*) FROM par_fuzz WHERE s::text::clinical.summary::text = s::text")" "$accepted"
+fuzz_checks par_fuzz 202 binary
 tap_check "no server crash was logged" test "$(grep -c 'terminated by signal' "$PGLOG")" = 0
 
 q -c "DROP TABLE par_m, par_s, par_s2, par_seed, par_fuzz_text, par_fuzz" >/dev/null
