@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/audit.sh - the audit trigger against its peers on the seeds-style
-# workload: a 10-column patients table of 100,000 rows and a vital_signs
+# workload: a 10-column patients table of 100,000 rows and a vitals
 # table. One UPDATE of every patient and one INSERT of 100,000 vitals, each
 # with no audit (the floor), clinical.enable_audit (C), the usual PL/pgSQL
 # AFTER ROW trigger inserting to_jsonb(OLD)/to_jsonb(NEW) into a jsonb log,
