@@ -157,6 +157,8 @@ typedef struct AuditEntry
 	ClinicalTrigCacheEntry head;
 	int			ncols;			/* audited (not excluded, not dropped) columns */
 	AuditColumn *cols;
+	int		   *key_order;		/* cols indexes in jsonb key order */
+	bool		has_json;		/* a json/jsonb column is stored as such */
 	int			npk;
 	bool		require_reason;
 	char	   *table_name;		/* schema-qualified, quoted */
@@ -733,6 +735,22 @@ audit_value_kind(Oid basetype)
 }
 
 /*
+ * qsort_arg comparator of column indexes (arg: the columns) in the order of
+ * jsonb object keys: shorter names first, equal lengths bytewise.
+ */
+static int
+audit_key_cmp(const void *a, const void *b, void *arg)
+{
+	const AuditColumn *cols = (const AuditColumn *) arg;
+	const AuditColumn *ca = &cols[*(const int *) a];
+	const AuditColumn *cb = &cols[*(const int *) b];
+
+	if (ca->namelen != cb->namelen)
+		return ca->namelen > cb->namelen ? 1 : -1;
+	return memcmp(ca->name, cb->name, ca->namelen);
+}
+
+/*
  * Decode the trigger's arguments: "x:column" excludes a column,
  * "p:column" pseudonymises it, "r" requires a reason.
  */
@@ -805,6 +823,17 @@ audit_fill_entry(AuditEntry *entry, Relation rel, Trigger *trigger)
 		fmgr_info_cxt(outfn, &c->out, entry->head.cxt);
 	}
 
+	entry->has_json = false;
+	entry->key_order = palloc(sizeof(int) * Max(entry->ncols, 1));
+	for (i = 0; i < entry->ncols; i++)
+	{
+		entry->key_order[i] = i;
+		if ((entry->cols[i].kind == AV_JSONB || entry->cols[i].kind == AV_JSON) &&
+			!entry->cols[i].pseudonymize)
+			entry->has_json = true;
+	}
+	qsort_arg(entry->key_order, entry->ncols, sizeof(int), audit_key_cmp, entry->cols);
+
 	entry->table_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												   RelationGetRelationName(rel));
 	MemoryContextSwitchTo(old);
@@ -812,26 +841,23 @@ audit_fill_entry(AuditEntry *entry, Relation rel, Trigger *trigger)
 }
 
 static void
-audit_push_string(JsonbParseState **st, const char *s, int len)
+audit_string_value(JsonbValue *v, const char *s, int len)
 {
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) s;
-	v.val.string.len = len;
-	pushJsonbValue(st, WJB_VALUE, &v);
+	v->type = jbvString;
+	v->val.string.val = (char *) s;
+	v->val.string.len = len;
 }
 
-/* Push one column's value as a jsonb value. */
+/*
+ * One column's value as a jsonb value: a scalar, or for a json or jsonb
+ * column stored as such a jbvBinary container.
+ */
 static void
-audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
+audit_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *vp)
 {
-	JsonbValue	v;
-
 	if (isnull)
 	{
-		v.type = jbvNull;
-		pushJsonbValue(st, WJB_VALUE, &v);
+		vp->type = jbvNull;
 		return;
 	}
 
@@ -851,7 +877,7 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 			s = OutputFunctionCall(&c->out, d);
 			p = clinical_pseudonym_cstring(s, strlen(s), 0);
 		}
-		audit_push_string(st, p, strlen(p));
+		audit_string_value(vp, p, strlen(p));
 		return;
 	}
 
@@ -863,24 +889,30 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 				{
 					char	   *s = NameStr(*DatumGetName(d));
 
-					audit_push_string(st, s, strlen(s));
+					audit_string_value(vp, s, strlen(s));
 				}
 				else
 				{
 					text	   *t = DatumGetTextPP(d);
 
-					audit_push_string(st, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+					audit_string_value(vp, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 				}
 				return;
 			}
 		case AV_INTEGER:
-			v.type = jbvNumeric;
+			vp->type = jbvNumeric;
+#if PG_VERSION_NUM >= 140000
+			vp->val.numeric = int64_to_numeric(c->basetype == INT2OID ? (int64) DatumGetInt16(d) :
+											   c->basetype == INT4OID ? (int64) DatumGetInt32(d) :
+											   DatumGetInt64(d));
+#else
 			if (c->basetype == INT2OID)
-				v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int2_numeric, d));
+				vp->val.numeric = DatumGetNumeric(DirectFunctionCall1(int2_numeric, d));
 			else if (c->basetype == INT4OID)
-				v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric, d));
+				vp->val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric, d));
 			else
-				v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, d));
+				vp->val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, d));
+#endif
 			break;
 		case AV_FLOAT:
 			{
@@ -892,7 +924,7 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 				{
 					char	   *s = OutputFunctionCall(&c->out, d);
 
-					audit_push_string(st, s, strlen(s));
+					audit_string_value(vp, s, strlen(s));
 					return;
 				}
 				/*
@@ -904,8 +936,8 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 					float_to_shortest_decimal_buf((float) f, buf);
 				else
 					double_to_shortest_decimal_buf(f, buf);
-				v.type = jbvNumeric;
-				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+				vp->type = jbvNumeric;
+				vp->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
 																	CStringGetDatum(buf),
 																	ObjectIdGetDatum(InvalidOid),
 																	Int32GetDatum(-1)));
@@ -919,24 +951,24 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 				{
 					char	   *s = OutputFunctionCall(&c->out, d);
 
-					audit_push_string(st, s, strlen(s));
+					audit_string_value(vp, s, strlen(s));
 					return;
 				}
-				v.type = jbvNumeric;
-				v.val.numeric = num;
+				vp->type = jbvNumeric;
+				vp->val.numeric = num;
 				break;
 			}
 		case AV_BOOL:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(d);
+			vp->type = jbvBool;
+			vp->val.boolean = DatumGetBool(d);
 			break;
 		case AV_JSONB:
 			{
 				Jsonb	   *jb = DatumGetJsonbP(d);
 
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				vp->type = jbvBinary;
+				vp->val.binary.data = &jb->root;
+				vp->val.binary.len = VARSIZE(jb) - VARHDRSZ;
 				break;
 			}
 		case AV_JSON:
@@ -944,9 +976,9 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 				char	   *s = OutputFunctionCall(&c->out, d);
 				Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				vp->type = jbvBinary;
+				vp->val.binary.data = &jb->root;
+				vp->val.binary.len = VARSIZE(jb) - VARHDRSZ;
 				break;
 			}
 		case AV_DATETIME:
@@ -954,17 +986,26 @@ audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
 				char		buf[MAXDATELEN + 1];
 
 				JsonEncodeDateTime(buf, d, c->basetype, NULL);
-				audit_push_string(st, pstrdup(buf), strlen(buf));
+				audit_string_value(vp, pstrdup(buf), strlen(buf));
 				return;
 			}
 		default:
 			{
 				char	   *s = OutputFunctionCall(&c->out, d);
 
-				audit_push_string(st, s, strlen(s));
+				audit_string_value(vp, s, strlen(s));
 				return;
 			}
 	}
+}
+
+/* Push one column's value as a jsonb value. */
+static void
+audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
+{
+	JsonbValue	v;
+
+	audit_value(c, d, isnull, &v);
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
@@ -979,6 +1020,37 @@ audit_row_object(AuditEntry *entry, const Datum *values, const bool *nulls,
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	int			i;
+
+	/*
+	 * Scalars only: lay the pairs out in jsonb key order (the order is
+	 * worked out once per relation) and convert them in one go, instead of
+	 * pushing them and having the object's keys sorted for every row.
+	 */
+	if (!entry->has_json)
+	{
+		JsonbValue	obj;
+		JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(entry->ncols, 1));
+		int			n = 0;
+
+		for (i = 0; i < entry->ncols; i++)
+		{
+			int			k = entry->key_order[i];
+			AuditColumn *c = &entry->cols[k];
+
+			if (pk_only ? !c->in_pk : (mask != NULL && !mask[k]))
+				continue;
+			pairs[n].key.type = jbvString;
+			pairs[n].key.val.string.val = c->name;
+			pairs[n].key.val.string.len = c->namelen;
+			audit_value(c, values[c->attnum - 1], nulls[c->attnum - 1], &pairs[n].value);
+			pairs[n].order = n;
+			n++;
+		}
+		obj.type = jbvObject;
+		obj.val.object.nPairs = n;
+		obj.val.object.pairs = pairs;
+		return JsonbPGetDatum(JsonbValueToJsonb(&obj));
+	}
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	for (i = 0; i < entry->ncols; i++)

@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(81);
+SELECT plan(84);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -213,6 +213,23 @@ SELECT clinical.enable_audit('public.tap_sly');
 INSERT INTO public.tap_sly VALUES (1, 0.1::float8 + 0.2::float8);
 SELECT is((SELECT new_row->'x' FROM clinical.audit_log WHERE table_oid = 'public.tap_sly'::regclass
               AND operation = 'INSERT'), to_jsonb(0.1::float8 + 0.2::float8), 'float8 values are stored exactly');
+
+-- row objects are laid out in jsonb key order once per table (shorter keys
+-- first, then bytewise): the same jsonb as the server builds, and lookups work
+CREATE TABLE public.tap_keys ("b" int PRIMARY KEY, "a" int, "ab" text, "é" int, "Z" bool, "aa" numeric, "B" text);
+SELECT clinical.enable_audit('public.tap_keys');
+INSERT INTO public.tap_keys VALUES (1, 2, 'x', 3, true, 4.5, NULL);
+SELECT is((SELECT new_row::text FROM clinical.audit_log WHERE table_name = 'public.tap_keys' AND operation = 'INSERT'),
+          jsonb_build_object('b', 1, 'a', 2, 'ab', 'x', 'é', 3, 'Z', true, 'aa', 4.5, 'B', NULL)::text,
+          'a row object is the jsonb the server builds, keys in jsonb order');
+SELECT is((SELECT array[new_row->>'a', new_row->>'b', new_row->>'B', new_row->>'Z', new_row->>'aa', new_row->>'ab', new_row->>'é',
+                        pk->>'b']
+             FROM clinical.audit_log WHERE table_name = 'public.tap_keys' AND operation = 'INSERT'),
+          array['2', '1', NULL, 'true', '4.5', 'x', '3', '1'], 'every key of a row object is found by ->>');
+UPDATE public.tap_keys SET "é" = 30, "a" = 20;
+SELECT is((SELECT old_row::text || ' ' || new_row::text FROM clinical.audit_log
+            WHERE table_name = 'public.tap_keys' AND operation = 'UPDATE'),
+          '{"a": 2, "é": 3} {"a": 20, "é": 30}', 'an UPDATE stores only the changed columns, in key order');
 
 -- a partitioned table: row triggers are cloned, each partition gets its TRUNCATE trigger
 CREATE TABLE public.tap_part (id int, site int) PARTITION BY LIST (site);
