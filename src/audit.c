@@ -1402,34 +1402,31 @@ audit_owned_qname(Oid relid)
 
 /*
  * Row triggers are cloned to partitions, statement triggers are not: give
- * the partitions of a partitioned table (every level) their own TRUNCATE
- * trigger with these arguments, enabled ALWAYS; with missing_only, only
- * those that have none. Runs inside SPI with audit_internal_ddl set.
+ * the tables of relid's partition tree (every level; relid itself only with
+ * with_root) their own TRUNCATE trigger with these arguments, enabled
+ * ALWAYS. Foreign partitions are left out: they cannot have TRUNCATE
+ * triggers. Runs inside SPI with audit_internal_ddl set.
  */
 static void
-audit_truncate_on_partitions(Oid relid, const char *qrel, const char *args, bool missing_only)
+audit_truncate_on_tree(Oid relid, const char *args, bool with_root)
 {
-	Oid			ptypes[1] = {REGCLASSOID};
-	Datum		pargs[1] = {ObjectIdGetDatum(relid)};
+	Oid			ptypes[2] = {REGCLASSOID, BOOLOID};
+	Datum		pargs[2] = {ObjectIdGetDatum(relid), BoolGetDatum(with_root)};
 	uint64		nparts;
 	uint64		j;
 	char	  **parts;
 	StringInfoData sql;
 
-	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
-		return;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT t.relid::pg_catalog.text FROM pg_catalog.pg_partition_tree($1) AS t "
-						   "WHERE t.relid <> $1");
-	if (missing_only)
-		appendStringInfoString(&sql, " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS g "
-							   "WHERE g.tgrelid = t.relid AND g.tgname = 'clinical_audit_truncate')");
-	if (SPI_execute_with_args(sql.data, 1, ptypes, pargs, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the partitions of %s", qrel);
+	if (SPI_execute_with_args("SELECT t.relid::pg_catalog.text FROM pg_catalog.pg_partition_tree($1) AS t "
+							  "JOIN pg_catalog.pg_class AS c ON c.oid = t.relid "
+							  "WHERE c.relkind IN ('r', 'p') AND ($2 OR t.relid <> $1)",
+							  2, ptypes, pargs, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the partitions of relation %u", relid);
 	nparts = SPI_processed;
 	parts = palloc(sizeof(char *) * (nparts + 1));
 	for (j = 0; j < nparts; j++)
 		parts[j] = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+	initStringInfo(&sql);
 	for (j = 0; j < nparts; j++)
 	{
 		resetStringInfo(&sql);
@@ -1485,7 +1482,7 @@ clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_audit, "
 						 "ENABLE ALWAYS TRIGGER clinical_audit_truncate", qrel);
 		SPI_execute(sql.data, false, 0);
-		audit_truncate_on_partitions(relid, qrel, args, false);
+		audit_truncate_on_tree(relid, args, false);
 	}
 	PG_FINALLY();
 	{
@@ -1505,25 +1502,27 @@ clinical_audit_internal_ddl(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(clinical_audit_cover_partitions);
 
 /*
- * clinical._audit_cover_partitions(target regclass, options text[]) RETURNS void
- * For the DDL event trigger, after a partition was created in or attached
- * to an audited partitioned table: gives each partition that has no
- * TRUNCATE audit trigger one with the table's options, enabled ALWAYS.
- * Records nothing: audit of the table was already switched on.
+ * clinical._audit_cover_partitions(added regclass, options text[]) RETURNS void
+ * For the DDL event trigger, after a table was created as or attached as a
+ * partition of an audited table: gives it and its own partitions the
+ * TRUNCATE audit trigger with the audited ancestor's options, enabled
+ * ALWAYS (replacing a trigger of that name it may have brought along).
+ * Only the added tree is touched. Records nothing: audit of the table was
+ * already switched on.
  */
 Datum
 clinical_audit_cover_partitions(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	char	   *qrel = audit_owned_qname(relid);
 	char	   *args = audit_options_args(PG_GETARG_ARRAYTYPE_P(1));
 
+	(void) audit_owned_qname(relid);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	audit_internal_ddl = true;
 	PG_TRY();
 	{
-		audit_truncate_on_partitions(relid, qrel, args, true);
+		audit_truncate_on_tree(relid, args, true);
 	}
 	PG_FINALLY();
 	{

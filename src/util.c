@@ -16,6 +16,8 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
@@ -26,6 +28,7 @@
 #include "utils/catcache.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "clinical.h"
@@ -270,34 +273,62 @@ clinical_rowwriter_close(ClinicalRowWriter *w)
 	pfree(w);
 }
 
-PG_FUNCTION_INFO_V1(clinical_ddl_adds_partition);
+PG_FUNCTION_INFO_V1(clinical_ddl_added_partition);
 
 /*
- * clinical._ddl_adds_partition(pg_ddl_command) RETURNS boolean
+ * clinical._ddl_added_partition(pg_ddl_command) RETURNS regclass
  * For the ddl_command_end event triggers that give new partitions the
- * statement triggers PostgreSQL does not clone: true when the collected
- * command is CREATE TABLE ... PARTITION OF or an ALTER TABLE with ATTACH
- * PARTITION. Other ALTER TABLE commands (ENABLE ALWAYS TRIGGER among them,
- * which pg_dump output runs between re-creating a table's triggers and its
- * partitions') must not make the triggers appear on their own.
+ * statement triggers PostgreSQL does not clone: the table a collected
+ * CREATE TABLE ... PARTITION OF created, or the one an ALTER TABLE ...
+ * ATTACH PARTITION attached; NULL for any other command. Other ALTER TABLE
+ * commands (ENABLE ALWAYS TRIGGER among them, which pg_dump output runs
+ * between re-creating a table's triggers and its partitions') must not
+ * make triggers appear on their own.
  */
 Datum
-clinical_ddl_adds_partition(PG_FUNCTION_ARGS)
+clinical_ddl_added_partition(PG_FUNCTION_ARGS)
 {
 	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
 	ListCell   *lc;
 
 	if (cmd->type == SCT_Simple && cmd->parsetree != NULL && IsA(cmd->parsetree, CreateStmt))
-		PG_RETURN_BOOL(((CreateStmt *) cmd->parsetree)->partbound != NULL);
+	{
+		if (((CreateStmt *) cmd->parsetree)->partbound == NULL ||
+			cmd->d.simple.address.classId != RelationRelationId)
+			PG_RETURN_NULL();
+		PG_RETURN_OID(cmd->d.simple.address.objectId);
+	}
 	if (cmd->type != SCT_AlterTable)
-		PG_RETURN_BOOL(false);
+		PG_RETURN_NULL();
 	foreach(lc, cmd->d.alterTable.subcmds)
 	{
 		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+		AlterTableCmd *at = (AlterTableCmd *) sub->parsetree;
+		RangeVar   *rv;
+		List	   *children;
+		ListCell   *lc2;
 
-		if (sub->parsetree != NULL && IsA(sub->parsetree, AlterTableCmd) &&
-			((AlterTableCmd *) sub->parsetree)->subtype == AT_AttachPartition)
-			PG_RETURN_BOOL(true);
+		if (at == NULL || !IsA(at, AlterTableCmd) || at->subtype != AT_AttachPartition ||
+			at->def == NULL || !IsA(at->def, PartitionCmd))
+			continue;
+
+		/*
+		 * The attached table, found among the table's partitions by the
+		 * name the command gave: looking the name up would use the event
+		 * trigger function's search_path, not the caller's.
+		 */
+		rv = ((PartitionCmd *) at->def)->name;
+		children = find_inheritance_children(cmd->d.alterTable.objectId, NoLock);
+		foreach(lc2, children)
+		{
+			Oid			child = lfirst_oid(lc2);
+			char	   *relname = get_rel_name(child);
+
+			if (relname != NULL && strcmp(relname, rv->relname) == 0 &&
+				(rv->schemaname == NULL ||
+				 strcmp(get_namespace_name(get_rel_namespace(child)), rv->schemaname) == 0))
+				PG_RETURN_OID(child);
+		}
 	}
-	PG_RETURN_BOOL(false);
+	PG_RETURN_NULL();
 }

@@ -50,10 +50,10 @@ AS 'MODULE_PATHNAME', 'clinical_set_updated_at';
 COMMENT ON FUNCTION @extschema@.set_updated_at() IS
 'BEFORE INSERT OR UPDATE row trigger: sets a timestamptz column (updated_at, or the column named as trigger argument) to the transaction timestamp';
 
-CREATE FUNCTION @extschema@._ddl_adds_partition(pg_ddl_command)
-RETURNS boolean
+CREATE FUNCTION @extschema@._ddl_added_partition(pg_ddl_command)
+RETURNS regclass
 LANGUAGE c STABLE STRICT
-AS 'MODULE_PATHNAME', 'clinical_ddl_adds_partition';
+AS 'MODULE_PATHNAME', 'clinical_ddl_added_partition';
 
-COMMENT ON FUNCTION @extschema@._ddl_adds_partition(pg_ddl_command) IS
-'Internal, for the DDL event triggers: true when a collected command creates a partition (CREATE TABLE ... PARTITION OF) or attaches one (ALTER TABLE ... ATTACH PARTITION)';
+COMMENT ON FUNCTION @extschema@._ddl_added_partition(pg_ddl_command) IS
+'Internal, for the DDL event triggers: the table a collected command created as a partition (CREATE TABLE ... PARTITION OF) or attached as one (ALTER TABLE ... ATTACH PARTITION), else NULL';

@@ -172,14 +172,14 @@ AS 'MODULE_PATHNAME', 'clinical_audit_internal_ddl';
 COMMENT ON FUNCTION @extschema@._audit_attach(regclass, text[]) IS
 'Internal, for clinical.enable_audit: (re)creates the audit triggers of a table the caller owns with the given options, enables them ALWAYS and records one AUDIT_ENABLE event';
 
-CREATE FUNCTION @extschema@._audit_cover_partitions(target regclass, options text[])
+CREATE FUNCTION @extschema@._audit_cover_partitions(added regclass, options text[])
 RETURNS void
 LANGUAGE c VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'clinical_audit_cover_partitions';
 
 COMMENT ON FUNCTION @extschema@._audit_cover_partitions(regclass, text[]) IS
-'Internal, for the DDL event trigger: gives every partition of an audited partitioned table that lacks one the TRUNCATE audit trigger with the given options, enabled ALWAYS (statement triggers are not cloned to new partitions)';
+'Internal, for the DDL event trigger: gives a table just created or attached as a partition of an audited table, and its own partitions, the TRUNCATE audit trigger with the given options, enabled ALWAYS (statement triggers are not cloned to new partitions)';
 
 REVOKE ALL ON FUNCTION @extschema@._audit_cover_partitions(regclass, text[]) FROM PUBLIC;
 
@@ -495,29 +495,31 @@ DECLARE
     cmd record;
     trg record;
     anc record;
+    added regclass;
     relid oid;
     relname text;
 BEGIN
     FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
-        -- a partition created in or attached to an audited table: row
-        -- triggers are cloned to it, the TRUNCATE trigger must be added
+        -- a table created as or attached as a partition of an audited
+        -- table: row triggers are cloned to it, the TRUNCATE trigger (with
+        -- the audited ancestor's options) must be added to it and to its
+        -- own partitions; nothing else in the tree is touched
+        added := NULL;
         IF cmd.classid = 'pg_catalog.pg_class'::regclass AND cmd.objsubid = 0
            AND cmd.command_tag IN ('CREATE TABLE', 'ALTER TABLE')
-           AND @extschema@._ddl_adds_partition(cmd.command)
            AND NOT @extschema@._audit_in_internal_ddl() THEN
+            added := @extschema@._ddl_added_partition(cmd.command);
+        END IF;
+        IF added IS NOT NULL THEN
             SELECT a.relid, t.tgargs INTO anc
-              FROM pg_catalog.pg_partition_ancestors(cmd.objid) WITH ORDINALITY AS a(relid, n)
+              FROM pg_catalog.pg_partition_ancestors(added) WITH ORDINALITY AS a(relid, n)
               JOIN pg_catalog.pg_trigger AS t
                 ON t.tgrelid = a.relid AND t.tgname = 'clinical_audit_truncate'
                AND t.tgfoid = '@extschema@.audit_trigger()'::regprocedure
+             WHERE a.relid <> added
              ORDER BY a.n LIMIT 1;
-            IF FOUND AND EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(anc.relid) AS p
-                                  WHERE p.relid <> anc.relid
-                                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS g
-                                                     WHERE g.tgrelid = p.relid
-                                                       AND g.tgname = 'clinical_audit_truncate')) THEN
-                PERFORM @extschema@._audit_cover_partitions(anc.relid,
-                                                            @extschema@._audit_trigger_args(anc.tgargs));
+            IF FOUND THEN
+                PERFORM @extschema@._audit_cover_partitions(added, @extschema@._audit_trigger_args(anc.tgargs));
             END IF;
         END IF;
         IF cmd.classid = 'pg_catalog.pg_trigger'::regclass THEN
@@ -685,6 +687,10 @@ CREATE EVENT TRIGGER clinical_audit_ddl ON ddl_command_end
 
 CREATE EVENT TRIGGER clinical_audit_drop ON sql_drop
     EXECUTE FUNCTION @extschema@._audit_on_drop();
+
+-- like the audit triggers, they fire under session_replication_role = replica
+ALTER EVENT TRIGGER clinical_audit_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER clinical_audit_drop ENABLE ALWAYS;
 
 COMMENT ON EVENT TRIGGER clinical_audit_ddl IS
 'Records in the audit log: audit switched on, ALTER TABLE of audited tables, audit triggers disabled, audit log partitions detached; adds the TRUNCATE audit trigger to new partitions of audited tables';

@@ -194,3 +194,5 @@ CREATE EVENT TRIGGER clinical_partition_drop ON sql_drop
 
 COMMENT ON EVENT TRIGGER clinical_partition_drop IS
 'Keeps legal holds and partition_config consistent with DROP TABLE';
+-- a legal hold holds under session_replication_role = replica too
+ALTER EVENT TRIGGER clinical_partition_drop ENABLE ALWAYS;

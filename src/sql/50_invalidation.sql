@@ -44,20 +44,29 @@ AS 'MODULE_PATHNAME', 'clinical_check_key_template';
 COMMENT ON FUNCTION @extschema@._check_key_template(regclass, text) IS
 'Validate a key template against a table; returns the SCAN pattern its TRUNCATE clears (internal)';
 
--- The trigger's arguments are the table's (template, channel) pairs.
+-- The trigger's arguments: the table's (template, channel) pairs as a
+-- quoted argument list, NULL when the table has none.
+CREATE FUNCTION @extschema@._cache_invalidation_args(target regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(quote_literal(c.key_template) || ', ' || quote_literal(coalesce(c.channel, '')), ', '
+                      ORDER BY c.key_template)
+      FROM @extschema@.cache_invalidation_config c WHERE c.target = $1
+$$;
+COMMENT ON FUNCTION @extschema@._cache_invalidation_args(regclass) IS
+'The invalidation triggers'' arguments for a table: its (template, channel) pairs from clinical.cache_invalidation_config, quoted (internal)';
+
 CREATE FUNCTION @extschema@._attach_cache_invalidation(target regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    args text;
+    args text := @extschema@._cache_invalidation_args($1);
     part regclass;
 BEGIN
-    SELECT string_agg(quote_literal(c.key_template) || ', ' || quote_literal(coalesce(c.channel, '')), ', '
-                      ORDER BY c.key_template)
-      INTO args
-      FROM @extschema@.cache_invalidation_config c WHERE c.target = $1;
     IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND tgname = 'clinical_cache_invalidation') THEN
         EXECUTE format('DROP TRIGGER clinical_cache_invalidation ON %s', $1);
     END IF;
@@ -65,7 +74,8 @@ BEGIN
     -- goes on the table and on each of its partitions (a TRUNCATE of one
     -- partition clears the key space too)
     FOR part IN SELECT $1 UNION ALL
-                SELECT t.relid FROM pg_partition_tree($1) AS t WHERE t.relid <> $1
+                SELECT t.relid FROM pg_partition_tree($1) AS t JOIN pg_class AS c ON c.oid = t.relid
+                 WHERE t.relid <> $1 AND c.relkind IN ('r', 'p')   -- no TRUNCATE triggers on foreign tables
     LOOP
         IF EXISTS (SELECT 1 FROM pg_trigger
                     WHERE tgrelid = part AND tgname = 'clinical_cache_invalidation_truncate') THEN
@@ -173,9 +183,11 @@ CREATE EVENT TRIGGER clinical_cache_invalidation_sql_drop ON sql_drop
 COMMENT ON EVENT TRIGGER clinical_cache_invalidation_sql_drop IS
 'Removes rows of clinical.cache_invalidation_config whose table was dropped';
 
--- Statement triggers are not cloned: a partition created in or attached to
--- a table with cache invalidation (at any level) gets the TRUNCATE trigger,
--- with the arguments of its nearest ancestor's.
+-- Statement triggers are not cloned: a table created as or attached as a
+-- partition of a table with cache invalidation (at any level) gets the
+-- TRUNCATE trigger, it and its own partitions, with the templates the
+-- configuration holds for the nearest such ancestor. Nothing else in the
+-- tree is touched.
 CREATE FUNCTION @extschema@._cache_invalidation_on_ddl()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -184,30 +196,24 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cmd record;
-    anc record;
+    added regclass;
     args text;
     part regclass;
 BEGIN
     FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-                WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objsubid = 0
-                  AND @extschema@._ddl_adds_partition(c.command) LOOP
-        SELECT a.relid, t.tgargs INTO anc
-          FROM pg_catalog.pg_partition_ancestors(cmd.objid) WITH ORDINALITY AS a(relid, n)
-          JOIN pg_catalog.pg_trigger AS t
-            ON t.tgrelid = a.relid AND t.tgname = 'clinical_cache_invalidation_truncate'
-           AND t.tgfoid = '@extschema@.cache_invalidation_trigger()'::pg_catalog.regprocedure
+                WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objsubid = 0 LOOP
+        added := @extschema@._ddl_added_partition(cmd.command);
+        CONTINUE WHEN added IS NULL;
+        SELECT @extschema@._cache_invalidation_args(a.relid) INTO args
+          FROM pg_catalog.pg_partition_ancestors(added) WITH ORDINALITY AS a(relid, n)
+         WHERE a.relid <> added
+           AND EXISTS (SELECT 1 FROM @extschema@.cache_invalidation_config AS c WHERE c.target = a.relid)
          ORDER BY a.n LIMIT 1;
-        IF NOT FOUND THEN
-            CONTINUE;
-        END IF;
-        SELECT pg_catalog.string_agg(pg_catalog.quote_literal(x.arg), ', ' ORDER BY x.n) INTO args
-          FROM pg_catalog.unnest(@extschema@._audit_trigger_args(anc.tgargs)) WITH ORDINALITY AS x(arg, n);
-        FOR part IN SELECT p.relid FROM pg_catalog.pg_partition_tree(anc.relid) AS p
-                     WHERE p.relid <> anc.relid
-                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS g
-                                        WHERE g.tgrelid = p.relid
-                                          AND g.tgname = 'clinical_cache_invalidation_truncate') LOOP
-            EXECUTE pg_catalog.format('CREATE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON %s '
+        CONTINUE WHEN args IS NULL;
+        FOR part IN SELECT t.relid FROM pg_catalog.pg_partition_tree(added) AS t
+                      JOIN pg_catalog.pg_class AS r ON r.oid = t.relid
+                     WHERE r.relkind IN ('r', 'p') LOOP
+            EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON %s '
                                       'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.cache_invalidation_trigger(%s)',
                                       part, args);
         END LOOP;
@@ -216,12 +222,14 @@ END
 $$;
 REVOKE ALL ON FUNCTION @extschema@._cache_invalidation_on_ddl() FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@._cache_invalidation_on_ddl() IS
-'Event trigger function: gives partitions created in or attached to a table with cache invalidation its TRUNCATE trigger (internal)';
+'Event trigger function: gives a table created or attached as a partition of a table with cache invalidation, and its own partitions, the TRUNCATE trigger (internal)';
 CREATE EVENT TRIGGER clinical_cache_invalidation_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@._cache_invalidation_on_ddl();
 COMMENT ON EVENT TRIGGER clinical_cache_invalidation_ddl IS
-'Adds the cache invalidation TRUNCATE trigger to partitions created in or attached to a table with cache invalidation';
+'Adds the cache invalidation TRUNCATE trigger to tables created or attached as partitions of a table with cache invalidation';
+ALTER EVENT TRIGGER clinical_cache_invalidation_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER clinical_cache_invalidation_sql_drop ENABLE ALWAYS;
 
 -- The view's pattern column: NULL when a template no longer fits its table
 -- (a column it names was dropped or renamed), so one such template does not

@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(114);
+SELECT plan(116);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -93,7 +93,7 @@ SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
           '{}'::text[], 'every function of the part has a COMMENT');
 SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'clinical'::regnamespace
               AND p.proname ~ '(invalidat|key_template|truncate_pattern)'),
-          11::bigint, 'the comment check above saw the part''s eleven functions');
+          12::bigint, 'the comment check above saw the part''s twelve functions');
 SELECT is((SELECT evtevent || ' ' || evtfoid::regproc || ' ' || (obj_description(oid, 'pg_event_trigger') IS NOT NULL)
              FROM pg_event_trigger WHERE evtname = 'clinical_cache_invalidation_sql_drop'),
           'sql_drop clinical._cache_invalidation_sql_drop true',
@@ -289,18 +289,34 @@ SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._audit_
 TRUNCATE tap_ward_3a;
 DO $$ BEGIN PERFORM pg_temp.spill('w'); END $$;
 SELECT is(pg_temp.queued('ward:%'), ARRAY['1 ward:* wards'], 'a TRUNCATE of a partition added later clears the key space');
--- only CREATE TABLE ... PARTITION OF and ATTACH PARTITION add them: other
--- ALTER TABLE commands do not (pg_dump output re-creates them one by one)
+-- only CREATE TABLE ... PARTITION OF and ATTACH PARTITION add them, and
+-- only to the table they add: other ALTER TABLE commands do not (pg_dump
+-- output re-creates the triggers one by one), nor other partitions
 DROP TRIGGER clinical_cache_invalidation_truncate ON tap_ward_1;
 ALTER TABLE tap_ward ENABLE TRIGGER clinical_cache_invalidation_truncate;
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'tap_ward_1'::regclass
                        AND tgname = 'clinical_cache_invalidation_truncate'),
           'an ALTER TABLE other than ATTACH PARTITION adds no TRUNCATE trigger to the partitions');
+-- an attached table that brings a stale trigger of that name gets the table's
 CREATE TABLE tap_ward_5 (ward_id int, site_id int);
+CREATE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON tap_ward_5
+  EXECUTE FUNCTION clinical.cache_invalidation_trigger('old:{ward_id}', '');
 ALTER TABLE tap_ward ATTACH PARTITION tap_ward_5 FOR VALUES FROM (5000) TO (6000);
-SELECT ok(EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'tap_ward_1'::regclass
-                   AND tgname = 'clinical_cache_invalidation_truncate'),
-          'an ATTACH PARTITION gives every partition that lacks one its TRUNCATE trigger');
+SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._audit_trigger_args(t.tgargs), ',') ORDER BY c.relname)
+             FROM pg_class c JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'clinical_cache_invalidation_truncate'
+            WHERE c.relname IN ('tap_ward_1', 'tap_ward_5')),
+          '{"tap_ward_5 ward:{ward_id},wards"}',
+          'ATTACH PARTITION gives the attached table the table''s TRUNCATE trigger (replacing a stale one) and touches no other partition');
+-- a foreign partition cannot have TRUNCATE triggers: it is left out, and
+-- does not make later partition DDL fail
+CREATE EXTENSION IF NOT EXISTS file_fdw;
+CREATE SERVER tap_files FOREIGN DATA WRAPPER file_fdw;
+CREATE FOREIGN TABLE tap_ward_f PARTITION OF tap_ward FOR VALUES FROM (7000) TO (8000)
+  SERVER tap_files OPTIONS (filename '/dev/null');
+SELECT lives_ok($$CREATE TABLE tap_ward_6 PARTITION OF tap_ward FOR VALUES FROM (6000) TO (7000)$$,
+                'a partition is added next to a foreign partition');
+SELECT lives_ok($$SELECT clinical.enable_cache_invalidation('tap_ward', 'ward2:{ward_id}')$$,
+                'enable_cache_invalidation() on a table with a foreign partition');
 SELECT clinical.disable_cache_invalidation('tap_ward');
 CREATE TABLE tap_ward_4 PARTITION OF tap_ward FOR VALUES FROM (3000) TO (4000);
 SELECT is((SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid

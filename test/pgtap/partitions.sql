@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(83);
+SELECT plan(84);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -164,6 +164,10 @@ RESET ROLE;
 
 -- DROP TABLE: a held partition cannot be dropped by hand; a dropped set is forgotten
 SELECT throws_ok($$DROP TABLE tap_log_p20260301$$, '55006', NULL, 'a partition under legal hold cannot be dropped by hand');
+SET LOCAL session_replication_role = replica;
+SELECT throws_ok($$DROP TABLE tap_log_p20260301$$, '55006', NULL,
+                 '... not under session_replication_role = replica either');
+RESET session_replication_role;
 CREATE TABLE tap_gone (at date NOT NULL) PARTITION BY RANGE (at);
 SELECT clinical.create_time_partitions('tap_gone', 'at', '1 month', 1);
 CREATE TEMP TABLE tap_sets AS SELECT count(*)::int AS n FROM clinical.partition_config;
