@@ -639,6 +639,20 @@ clinical_inval_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(clinical_database, NULL, 0);
 	pgstat_report_appname(INVAL_WORKER_NAME);
 
+	/*
+	 * The claim wants the oldest rows: the left end of the queue's primary
+	 * key. After an outage has been drained and vacuumed, the statistics
+	 * say the queue is nearly empty while its heap still has its old size,
+	 * and the planner, unable to count on the LIMIT, prefers a sequential
+	 * scan and a sort; every round would then read the whole heap. Rule
+	 * that plan out for this process. The expiry DELETE has no other plan
+	 * than a sequential scan, whose cost the setting inflates past the JIT
+	 * thresholds: no JIT either (its queries are small and run often).
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	inval_redelete_cxt = AllocSetContextCreate(TopMemoryContext, "clinical redelete",
 											   ALLOCSET_DEFAULT_SIZES);
 	SpinLockAcquire(&ClinicalShared->mutex);
