@@ -282,12 +282,28 @@ inval_deliver_batch(char *err, size_t errlen)
 				owner;
 	redisReply **replies;
 	bool		ok = true;
+	int			nestlevel;
 
+	/*
+	 * The claim wants the oldest rows: the left end of the queue's primary
+	 * key. After an outage has been drained and vacuumed, the statistics
+	 * say the queue is nearly empty while its heap keeps its old size, and
+	 * the planner, unable to count on the LIMIT, prefers a sequential scan
+	 * and a sort, which would read the whole heap in every round. Rule that
+	 * plan out while the claim is planned (the cached plan is re-planned
+	 * when the statistics change) and run.
+	 */
 	arg = Int32GetDatum(inval_batch_size);
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_plan(inval_plan(&inval_claim_plan,
 									 "SELECT ctid, op, key, channel FROM clinical.invalidation_queue "
 									 "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", 1, claimtypes),
 						  &arg, NULL, false, 0);
+	AtEOXact_GUC(true, nestlevel);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the invalidation queue: %s", SPI_result_code_string(rc));
 	nrows = (int) SPI_processed;
@@ -639,18 +655,7 @@ clinical_inval_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(clinical_database, NULL, 0);
 	pgstat_report_appname(INVAL_WORKER_NAME);
 
-	/*
-	 * The claim wants the oldest rows: the left end of the queue's primary
-	 * key. After an outage has been drained and vacuumed, the statistics
-	 * say the queue is nearly empty while its heap still has its old size,
-	 * and the planner, unable to count on the LIMIT, prefers a sequential
-	 * scan and a sort; every round would then read the whole heap. Rule
-	 * that plan out for this process. The expiry DELETE has no other plan
-	 * than a sequential scan, whose cost the setting inflates past the JIT
-	 * thresholds: no JIT either (its queries are small and run often).
-	 */
-	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/* its queries are small and run often: compiling them never pays */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	inval_redelete_cxt = AllocSetContextCreate(TopMemoryContext, "clinical redelete",
