@@ -999,16 +999,6 @@ audit_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *vp)
 	}
 }
 
-/* Push one column's value as a jsonb value. */
-static void
-audit_push_value(JsonbParseState **st, AuditColumn *c, Datum d, bool isnull)
-{
-	JsonbValue	v;
-
-	audit_value(c, d, isnull, &v);
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
 /*
  * A jsonb object of the audited columns of a row: all of them, only the
  * primary key's (pk_only), or only those flagged in mask.
@@ -1017,54 +1007,44 @@ static Datum
 audit_row_object(AuditEntry *entry, const Datum *values, const bool *nulls,
 				 bool pk_only, const bool *mask)
 {
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(entry->ncols, 1));
 	JsonbParseState *st = NULL;
+	JsonbValue	obj;
 	JsonbValue *res;
+	int			n = 0;
 	int			i;
 
-	/*
-	 * Scalars only: lay the pairs out in jsonb key order (the order is
-	 * worked out once per relation) and convert them in one go, instead of
-	 * pushing them and having the object's keys sorted for every row.
-	 */
+	/* the pairs in jsonb key order, worked out once per relation */
+	for (i = 0; i < entry->ncols; i++)
+	{
+		int			k = entry->key_order[i];
+		AuditColumn *c = &entry->cols[k];
+
+		if (pk_only ? !c->in_pk : (mask != NULL && !mask[k]))
+			continue;
+		pairs[n].key.type = jbvString;
+		pairs[n].key.val.string.val = c->name;
+		pairs[n].key.val.string.len = c->namelen;
+		audit_value(c, values[c->attnum - 1], nulls[c->attnum - 1], &pairs[n].value);
+		pairs[n].order = n;
+		n++;
+	}
+
+	/* scalars only: convert the object in one go, no per-row key sort */
 	if (!entry->has_json)
 	{
-		JsonbValue	obj;
-		JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(entry->ncols, 1));
-		int			n = 0;
-
-		for (i = 0; i < entry->ncols; i++)
-		{
-			int			k = entry->key_order[i];
-			AuditColumn *c = &entry->cols[k];
-
-			if (pk_only ? !c->in_pk : (mask != NULL && !mask[k]))
-				continue;
-			pairs[n].key.type = jbvString;
-			pairs[n].key.val.string.val = c->name;
-			pairs[n].key.val.string.len = c->namelen;
-			audit_value(c, values[c->attnum - 1], nulls[c->attnum - 1], &pairs[n].value);
-			pairs[n].order = n;
-			n++;
-		}
 		obj.type = jbvObject;
 		obj.val.object.nPairs = n;
 		obj.val.object.pairs = pairs;
 		return JsonbPGetDatum(JsonbValueToJsonb(&obj));
 	}
 
+	/* a json or jsonb column's container has to be pushed to be unpacked */
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (i = 0; i < entry->ncols; i++)
+	for (i = 0; i < n; i++)
 	{
-		AuditColumn *c = &entry->cols[i];
-		JsonbValue	k;
-
-		if (pk_only ? !c->in_pk : (mask != NULL && !mask[i]))
-			continue;
-		k.type = jbvString;
-		k.val.string.val = c->name;
-		k.val.string.len = c->namelen;
-		pushJsonbValue(&st, WJB_KEY, &k);
-		audit_push_value(&st, c, values[c->attnum - 1], nulls[c->attnum - 1]);
+		pushJsonbValue(&st, WJB_KEY, &pairs[i].key);
+		pushJsonbValue(&st, WJB_VALUE, &pairs[i].value);
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
