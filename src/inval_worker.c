@@ -732,6 +732,13 @@ clinical_inval_worker_main(Datum main_arg)
 			naptime = backoff / 2 + random() % (backoff / 2 + 1);
 #endif
 			next_connect = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), naptime);
+			/*
+			 * Wake at least every poll interval while waiting it out: the
+			 * expiry of old entries (clinical.invalidation_max_age) runs in
+			 * every round, connected or not, and must not wait for a 30 s
+			 * backoff.
+			 */
+			naptime = Min(naptime, inval_poll_interval);
 			redis_disconnect();
 			inval_stat_error(err);
 			SpinLockAcquire(&ClinicalShared->mutex);
