@@ -698,6 +698,82 @@ audit_write(Oid table_oid, const char *table_name, const char *operation,
  *-------------------------------------------------------------------------
  */
 
+/*
+ * Could jsonb refuse this text that json accepted? json checks the syntax
+ * only: jsonb also converts \u escapes (\u0000, lone surrogates, code
+ * points the database encoding lacks are errors) and numbers (beyond
+ * numeric's range is an error), and has size limits.
+ */
+static bool
+audit_json_risky(const char *s)
+{
+	size_t		digits = 0;
+	const char *p;
+
+	for (p = s; *p; p++)
+	{
+		if (*p >= '0' && *p <= '9')
+		{
+			if (++digits > 1000)
+				return true;
+			continue;
+		}
+		digits = 0;
+		if (*p == '\\' && p[1] == 'u')
+			return true;
+		if ((*p == 'e' || *p == 'E') && p > s && p[-1] >= '0' && p[-1] <= '9')
+			return true;
+	}
+	return (size_t) (p - s) > 16 * 1024 * 1024;
+}
+
+/*
+ * The jsonb form of a json value's text, or false when jsonb refuses it
+ * (a data exception or a size limit; other errors, a cancel say, are
+ * raised). A value that could not fail is converted directly; the others
+ * in a subtransaction, so that an error leaves nothing behind.
+ */
+static bool
+audit_json_to_jsonb(const char *s, Jsonb **out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	if (!audit_json_risky(s))
+	{
+		*out = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+		return true;
+	}
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*out = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
+			edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 static AuditValueKind
 audit_value_kind(Oid basetype)
 {
@@ -974,8 +1050,14 @@ audit_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *vp)
 		case AV_JSON:
 			{
 				char	   *s = OutputFunctionCall(&c->out, d);
-				Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+				Jsonb	   *jb;
 
+				if (!audit_json_to_jsonb(s, &jb))
+				{
+					/* json that jsonb cannot hold: kept as its text */
+					audit_string_value(vp, s, strlen(s));
+					return;
+				}
 				vp->type = jbvBinary;
 				vp->val.binary.data = &jb->root;
 				vp->val.binary.len = VARSIZE(jb) - VARHDRSZ;
@@ -997,6 +1079,38 @@ audit_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *vp)
 				return;
 			}
 	}
+}
+
+/*
+ * A jsonb value holds at most 256 MB (JENTRY_OFFLENMASK). A row too large
+ * for its audit record gets an error that says so and what to do, not
+ * jsonb's own.
+ */
+static void
+audit_check_object_size(AuditEntry *entry, const JsonbPair *pairs, int n)
+{
+	uint64		total = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const JsonbValue *v = &pairs[i].value;
+
+		total += pairs[i].key.val.string.len + 16;
+		if (v->type == jbvString)
+			total += v->val.string.len;
+		else if (v->type == jbvBinary)
+			total += v->val.binary.len;
+		else if (v->type == jbvNumeric)
+			total += VARSIZE_ANY(v->val.numeric);
+	}
+	if (total > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the audit record of a row of %s would exceed jsonb's limit of %d bytes",
+						entry->table_name, (int) JENTRY_OFFLENMASK),
+				 errdetail("The row's audited values take about " UINT64_FORMAT " bytes.", total),
+				 errhint("Leave the large column out of the audit trail: clinical.enable_audit(..., exclude_columns => '{column}').")));
 }
 
 /*
@@ -1030,6 +1144,8 @@ audit_row_object(AuditEntry *entry, const Datum *values, const bool *nulls,
 		n++;
 	}
 
+	audit_check_object_size(entry, pairs, n);
+
 	/* scalars only: convert the object in one go, no per-row key sort */
 	if (!entry->has_json)
 	{
@@ -1053,8 +1169,10 @@ audit_row_object(AuditEntry *entry, const Datum *values, const bool *nulls,
 static void
 audit_require_reason(AuditEntry *entry, const char *op)
 {
+	/* a reason of blanks only says nothing: refused like an empty one */
 	if (entry->require_reason &&
-		(audit_change_reason == NULL || audit_change_reason[0] == '\0'))
+		(audit_change_reason == NULL ||
+		 audit_change_reason[strspn(audit_change_reason, " \t\r\n")] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s on %s requires a reason for the change", op, entry->table_name),
@@ -1284,35 +1402,6 @@ clinical_audit_guard(PG_FUNCTION_ARGS)
 					   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),
 			 errhint("Old audit data is removed only by partition retention; use clinical.audit_redact() to redact a value.")));
 	return PointerGetDatum(NULL);
-}
-
-PG_FUNCTION_INFO_V1(clinical_audit_trigger_args);
-
-/*
- * clinical._audit_trigger_args(tgargs bytea) RETURNS text[]
- * Splits pg_trigger.tgargs (NUL-terminated strings) for the audited_tables
- * view.
- */
-Datum
-clinical_audit_trigger_args(PG_FUNCTION_ARGS)
-{
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(b);
-	int			len = VARSIZE_ANY_EXHDR(b);
-	Datum	   *items = palloc(sizeof(Datum) * (len + 1));
-	int			n = 0;
-	int			start = 0;
-	int			i;
-
-	for (i = 0; i < len; i++)
-	{
-		if (p[i] == '\0')
-		{
-			items[n++] = PointerGetDatum(cstring_to_text_with_len(p + start, i - start));
-			start = i + 1;
-		}
-	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(items, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* true while clinical._audit_internal_ddl runs its ALTER TABLE */
@@ -1661,18 +1750,33 @@ clinical_audit_seal(PG_FUNCTION_ARGS)
 				 errhint("Call it in its own transaction, or SET TRANSACTION ISOLATION LEVEL READ COMMITTED.")));
 	SPI_execute("LOCK TABLE clinical.audit_seal IN SHARE ROW EXCLUSIVE MODE", false, 0);
 
-	rc = SPI_execute("SELECT xid_to, seal_mac FROM clinical.audit_seal ORDER BY seal_id DESC LIMIT 1",
+	rc = SPI_execute("SELECT xid_to, seal_mac, key_version FROM clinical.audit_seal ORDER BY seal_id DESC LIMIT 1",
 					 false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading the last seal failed");
 	if (SPI_processed == 1)
 	{
 		bytea	   *b;
+		bool		unkeyed;
 
 		xid_from = audit_getint64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		b = audit_getbytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		memcpy(prev, VARDATA_ANY(b), AUDIT_HASH_LEN);
 		have_prev = true;
+
+		/*
+		 * An unkeyed seal after a keyed one is what a rewrite of the seals
+		 * by someone without the key looks like, and audit_verify says so
+		 * for good (the seals are append-only): a keyring that went
+		 * missing must stop sealing, not raise that alarm.
+		 */
+		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &unkeyed);
+		if (!unkeyed && !clinical_keyring_configured())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the last seal is keyed but no keyring is configured"),
+					 errdetail("An unkeyed seal after a keyed one would read as tampering in clinical.audit_verify()."),
+					 errhint("Set clinical.keyring_file to the keyring the earlier seals were made with and reload.")));
 	}
 
 	/* a fresh snapshot: every transaction below its xmin has ended */
@@ -2263,10 +2367,11 @@ clinical_audit_redact(PG_FUNCTION_ARGS)
 	change_id = PG_GETARG_INT64(0);
 	cols = PG_GETARG_ARRAYTYPE_P(1);
 	why = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	if (ArrayGetNItems(ARR_NDIM(cols), ARR_DIMS(cols)) == 0 || array_contains_nulls(cols))
+	if (ARR_NDIM(cols) != 1 || ArrayGetNItems(ARR_NDIM(cols), ARR_DIMS(cols)) == 0 ||
+		array_contains_nulls(cols))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("columns must name at least one column and contain no nulls"),
+				 errmsg("columns must be a one-dimensional array naming at least one column, without nulls"),
 				 errhint("Pass the names of the columns whose values are to be redacted, e.g. '{phone}'.")));
 	if (strspn(why, " \t\r\n") == strlen(why))
 		ereport(ERROR,
@@ -2281,7 +2386,8 @@ clinical_audit_redact(PG_FUNCTION_ARGS)
 	vals[1] = PointerGetDatum(cols);
 	rc = SPI_execute_with_args("SELECT table_oid::bigint, table_name, "
 							   "(SELECT pg_catalog.array_agg(c) FROM pg_catalog.unnest($2) AS c "
-							   "  WHERE NOT (coalesce(l.old_row ? c, false) OR coalesce(l.new_row ? c, false))) "
+							   "  WHERE NOT (coalesce(l.old_row ? c, false) OR coalesce(l.new_row ? c, false) "
+							   "             OR coalesce(l.pk ? c, false))) "
 							   "FROM clinical.audit_log AS l WHERE l.change_id = $1 AND l.operation IN ('INSERT', 'UPDATE', 'DELETE') "
 							   "FOR UPDATE",
 							   2, types, vals, NULL, false, 2);
@@ -2302,7 +2408,7 @@ clinical_audit_redact(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("change " INT64_FORMAT " has no stored value for columns %s",
 							change_id, missing),
-					 errhint("Name only columns present in the change's old_row or new_row.")));
+					 errhint("Name only columns present in the change's pk, old_row or new_row.")));
 	}
 
 	/* the sanctioned edit: the guard lets it through */
@@ -2315,7 +2421,11 @@ clinical_audit_redact(PG_FUNCTION_ARGS)
 								   "     FROM pg_catalog.unnest($2) AS c WHERE l.old_row ? c), '{}') END, "
 								   "new_row = CASE WHEN l.new_row IS NULL THEN NULL ELSE l.new_row || coalesce("
 								   "  (SELECT pg_catalog.jsonb_object_agg(c, '" AUDIT_REDACTED "'::text) "
-								   "     FROM pg_catalog.unnest($2) AS c WHERE l.new_row ? c), '{}') END "
+								   "     FROM pg_catalog.unnest($2) AS c WHERE l.new_row ? c), '{}') END, "
+								   /* a key column's value is also in pk */
+								   "pk = CASE WHEN l.pk IS NULL THEN NULL ELSE l.pk || coalesce("
+								   "  (SELECT pg_catalog.jsonb_object_agg(c, '" AUDIT_REDACTED "'::text) "
+								   "     FROM pg_catalog.unnest($2) AS c WHERE l.pk ? c), '{}') END "
 								   "WHERE l.change_id = $1 AND l.operation IN ('INSERT', 'UPDATE', 'DELETE') "
 								   "RETURNING clinical._audit_row_hash(l)",
 								   2, types, vals, NULL, false, 0);

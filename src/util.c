@@ -17,6 +17,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_inherits.h"
 #include "commands/extension.h"
@@ -24,6 +25,7 @@
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "tcop/deparse_utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/hsearch.h"
@@ -273,6 +275,40 @@ clinical_rowwriter_close(ClinicalRowWriter *w)
 	pfree(w);
 }
 
+/*
+ * The table named by the first ATTACH PARTITION (detach false) or DETACH
+ * PARTITION (detach true) subcommand of a collected ALTER TABLE, as the
+ * command named it; NULL when there is none.
+ */
+static RangeVar *
+ddl_partition_subcmd_name(CollectedCommand *cmd, bool detach)
+{
+	ListCell   *lc;
+
+	if (cmd->type != SCT_AlterTable)
+		return NULL;
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+		AlterTableCmd *at = (AlterTableCmd *) sub->parsetree;
+		bool		match;
+
+		if (at == NULL || !IsA(at, AlterTableCmd) || at->def == NULL || !IsA(at->def, PartitionCmd))
+			continue;
+		if (detach)
+			match = at->subtype == AT_DetachPartition
+#if PG_VERSION_NUM >= 140000
+				|| at->subtype == AT_DetachPartitionFinalize
+#endif
+				;
+		else
+			match = at->subtype == AT_AttachPartition;
+		if (match)
+			return ((PartitionCmd *) at->def)->name;
+	}
+	return NULL;
+}
+
 PG_FUNCTION_INFO_V1(clinical_ddl_added_partition);
 
 /*
@@ -289,6 +325,8 @@ Datum
 clinical_ddl_added_partition(PG_FUNCTION_ARGS)
 {
 	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	RangeVar   *rv;
+	List	   *children;
 	ListCell   *lc;
 
 	if (cmd->type == SCT_Simple && cmd->parsetree != NULL && IsA(cmd->parsetree, CreateStmt))
@@ -298,37 +336,82 @@ clinical_ddl_added_partition(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_OID(cmd->d.simple.address.objectId);
 	}
-	if (cmd->type != SCT_AlterTable)
+	rv = ddl_partition_subcmd_name(cmd, false);
+	if (rv == NULL)
 		PG_RETURN_NULL();
-	foreach(lc, cmd->d.alterTable.subcmds)
+
+	/*
+	 * The attached table, found among the table's partitions by the name
+	 * the command gave: looking the name up would use the event trigger
+	 * function's search_path, not the caller's.
+	 */
+	children = find_inheritance_children(cmd->d.alterTable.objectId, NoLock);
+	foreach(lc, children)
 	{
-		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
-		AlterTableCmd *at = (AlterTableCmd *) sub->parsetree;
-		RangeVar   *rv;
-		List	   *children;
-		ListCell   *lc2;
+		Oid			child = lfirst_oid(lc);
+		char	   *relname = get_rel_name(child);
 
-		if (at == NULL || !IsA(at, AlterTableCmd) || at->subtype != AT_AttachPartition ||
-			at->def == NULL || !IsA(at->def, PartitionCmd))
-			continue;
-
-		/*
-		 * The attached table, found among the table's partitions by the
-		 * name the command gave: looking the name up would use the event
-		 * trigger function's search_path, not the caller's.
-		 */
-		rv = ((PartitionCmd *) at->def)->name;
-		children = find_inheritance_children(cmd->d.alterTable.objectId, NoLock);
-		foreach(lc2, children)
-		{
-			Oid			child = lfirst_oid(lc2);
-			char	   *relname = get_rel_name(child);
-
-			if (relname != NULL && strcmp(relname, rv->relname) == 0 &&
-				(rv->schemaname == NULL ||
-				 strcmp(get_namespace_name(get_rel_namespace(child)), rv->schemaname) == 0))
-				PG_RETURN_OID(child);
-		}
+		if (relname != NULL && strcmp(relname, rv->relname) == 0 &&
+			(rv->schemaname == NULL ||
+			 strcmp(get_namespace_name(get_rel_namespace(child)), rv->schemaname) == 0))
+			PG_RETURN_OID(child);
 	}
 	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(clinical_ddl_detached_name);
+
+/*
+ * clinical._ddl_detached_name(pg_ddl_command) RETURNS text[]
+ * For the same event triggers: {schema, name} of the table a collected
+ * ALTER TABLE ... DETACH PARTITION detached, as the command named it
+ * (schema NULL when it gave none), so that the statement triggers its
+ * parent's configuration gave it can go with the parent's row triggers,
+ * which PostgreSQL drops; NULL for any other command. The name, because
+ * PostgreSQL 15 records no object address for the subcommand.
+ */
+Datum
+clinical_ddl_detached_name(PG_FUNCTION_ARGS)
+{
+	RangeVar   *rv = ddl_partition_subcmd_name((CollectedCommand *) PG_GETARG_POINTER(0), true);
+	Datum		items[2];
+	bool		nulls[2] = {false, false};
+	int			dims[1] = {2};
+	int			lbs[1] = {1};
+
+	if (rv == NULL)
+		PG_RETURN_NULL();
+	nulls[0] = (rv->schemaname == NULL);
+	items[0] = nulls[0] ? (Datum) 0 : CStringGetTextDatum(rv->schemaname);
+	items[1] = CStringGetTextDatum(rv->relname);
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(items, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(clinical_trigger_args);
+
+/*
+ * clinical._trigger_args(tgargs bytea) RETURNS text[]
+ * Splits pg_trigger.tgargs (NUL-terminated strings) into its arguments,
+ * for the views that list the extension's triggers and their options.
+ */
+Datum
+clinical_trigger_args(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(b);
+	int			len = VARSIZE_ANY_EXHDR(b);
+	Datum	   *items = palloc(sizeof(Datum) * (len + 1));
+	int			n = 0;
+	int			start = 0;
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		if (p[i] == '\0')
+		{
+			items[n++] = PointerGetDatum(cstring_to_text_with_len(p + start, i - start));
+			start = i + 1;
+		}
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(items, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

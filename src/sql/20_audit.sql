@@ -106,14 +106,6 @@ AS 'MODULE_PATHNAME', 'clinical_audit_row_hash';
 COMMENT ON FUNCTION @extschema@._audit_row_hash(@extschema@.audit_log) IS
 'SHA-256 content hash of an audit log row in the canonical encoding (all columns but row_hash, in table order); audit_verify compares it with row_hash';
 
-CREATE FUNCTION @extschema@._audit_trigger_args(bytea)
-RETURNS text[]
-LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'clinical_audit_trigger_args';
-
-COMMENT ON FUNCTION @extschema@._audit_trigger_args(bytea) IS
-'Internal: splits pg_trigger.tgargs into a text array, for clinical.audited_tables';
-
 CREATE FUNCTION @extschema@._audit_event(operation text, table_oid oid, table_name text, detail jsonb)
 RETURNS bigint
 LANGUAGE c
@@ -333,18 +325,19 @@ REVOKE ALL ON @extschema@.audit_trail FROM PUBLIC;
 
 CREATE VIEW @extschema@.audited_tables AS
 SELECT t.tgrelid::regclass AS table_name,
-       ARRAY(SELECT pg_catalog.substr(a, 3) FROM pg_catalog.unnest(@extschema@._audit_trigger_args(t.tgargs)) AS a
+       ARRAY(SELECT pg_catalog.substr(a, 3) FROM pg_catalog.unnest(@extschema@._trigger_args(t.tgargs)) AS a
               WHERE a LIKE 'x:%')::text[] AS exclude_columns,
-       ARRAY(SELECT pg_catalog.substr(a, 3) FROM pg_catalog.unnest(@extschema@._audit_trigger_args(t.tgargs)) AS a
+       ARRAY(SELECT pg_catalog.substr(a, 3) FROM pg_catalog.unnest(@extschema@._trigger_args(t.tgargs)) AS a
               WHERE a LIKE 'p:%')::text[] AS pseudonymize_columns,
-       'r' = ANY (@extschema@._audit_trigger_args(t.tgargs)) AS require_reason,
+       'r' = ANY (@extschema@._trigger_args(t.tgargs)) AS require_reason,
        t.tgenabled = 'A' AS enabled_always,
        EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS u
                 WHERE u.tgrelid = t.tgrelid AND u.tgname = 'clinical_audit_truncate'
                   AND u.tgenabled = 'A') AS truncate_audited
   FROM pg_catalog.pg_trigger AS t
  WHERE t.tgfoid = '@extschema@.audit_trigger()'::regprocedure
-   AND t.tgname = 'clinical_audit'
+   -- the row trigger, by whatever name (a rename is recorded, not hidden)
+   AND (t.tgtype & 1) = 1
    AND t.tgparentid = 0;
 
 COMMENT ON VIEW @extschema@.audited_tables IS
@@ -391,6 +384,7 @@ AS $$
 DECLARE
     rel record;
     col text;
+    trg record;
 BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'target must not be null'
@@ -429,6 +423,12 @@ BEGIN
                         HINT = 'Name existing columns in exclude_columns and pseudonymize_columns.';
         END IF;
     END LOOP;
+    IF pg_catalog.cardinality(exclude_columns) <> (SELECT count(DISTINCT c) FROM pg_catalog.unnest(exclude_columns) AS c)
+       OR pg_catalog.cardinality(pseudonymize_columns) <> (SELECT count(DISTINCT c) FROM pg_catalog.unnest(pseudonymize_columns) AS c) THEN
+        RAISE EXCEPTION 'a column is named more than once'
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Name each column once in exclude_columns and in pseudonymize_columns.';
+    END IF;
     IF exclude_columns && pseudonymize_columns THEN
         RAISE EXCEPTION 'a column cannot be both excluded and pseudonymised'
               USING ERRCODE = 'invalid_parameter_value',
@@ -440,6 +440,25 @@ BEGIN
     IF pg_catalog.cardinality(pseudonymize_columns) > 0 THEN
         -- fails here, clearly, when no keyring is configured
         PERFORM @extschema@._audit_check_keyring();
+    END IF;
+    -- a partition is audited through its audited parent; a row audit
+    -- trigger under another name would log every change twice
+    SELECT t.tgname, t.tgparentid INTO trg
+      FROM pg_catalog.pg_trigger AS t
+     WHERE t.tgrelid = target AND t.tgfoid = '@extschema@.audit_trigger()'::regprocedure
+       AND (t.tgtype & 1) = 1 AND (t.tgparentid <> 0 OR t.tgname <> 'clinical_audit')
+     ORDER BY t.tgparentid DESC LIMIT 1;
+    IF FOUND AND trg.tgparentid <> 0 THEN
+        RAISE EXCEPTION 'table "%" is audited through its partitioned parent "%"', target,
+                        (SELECT p.tgrelid::regclass FROM pg_catalog.pg_trigger AS p WHERE p.oid = trg.tgparentid)
+              USING ERRCODE = 'wrong_object_type',
+                    HINT = 'Call clinical.enable_audit() on the audited ancestor: its options apply to every partition.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'table "%" already has an audit trigger named "%"', target, trg.tgname
+              USING ERRCODE = 'duplicate_object',
+                    DETAIL = 'A second audit trigger would log every change twice.',
+                    HINT = pg_catalog.format('Rename it back (ALTER TRIGGER %I ON %s RENAME TO clinical_audit) or call clinical.disable_audit() first.',
+                                             trg.tgname, target);
     END IF;
 
     PERFORM @extschema@._audit_attach(target,
@@ -459,19 +478,35 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     part regclass;
+    trg record;
 BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'target must not be null'
               USING ERRCODE = 'null_value_not_allowed',
                     HINT = 'Pass the audited table.';
     END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                WHERE tgrelid = target AND tgparentid <> 0 AND (tgtype & 1) = 1
+                  AND tgfoid = '@extschema@.audit_trigger()'::regprocedure) THEN
+        RAISE EXCEPTION 'table "%" is audited through its partitioned parent', target
+              USING ERRCODE = 'wrong_object_type',
+                    HINT = 'Call clinical.disable_audit() on the audited ancestor, or detach the partition.';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
-                    WHERE tgrelid = target AND tgname = 'clinical_audit'
+                    WHERE tgrelid = target AND (tgtype & 1) = 1
                       AND tgfoid = '@extschema@.audit_trigger()'::regprocedure) THEN
         RAISE EXCEPTION 'table "%" is not audited', target
               USING ERRCODE = 'undefined_object',
                     HINT = 'clinical.audited_tables lists the audited tables.';
     END IF;
+    -- a row audit trigger renamed by hand goes too, under the name it was
+    -- given by enable_audit, so that its removal is recorded (AUDIT_DISABLE)
+    FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger AS t
+                WHERE t.tgrelid = target AND (t.tgtype & 1) = 1 AND t.tgname <> 'clinical_audit'
+                  AND t.tgfoid = '@extschema@.audit_trigger()'::regprocedure LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS clinical_audit ON %s', target);
+        EXECUTE pg_catalog.format('ALTER TRIGGER %I ON %s RENAME TO clinical_audit', trg.tgname, target);
+    END LOOP;
     EXECUTE pg_catalog.format('DROP TRIGGER clinical_audit ON %s', target);
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS clinical_audit_truncate ON %s', target);
     -- the partitions' own TRUNCATE triggers
@@ -510,6 +545,24 @@ BEGIN
            AND NOT @extschema@._audit_in_internal_ddl() THEN
             added := @extschema@._ddl_added_partition(cmd.command);
         END IF;
+        -- a detached table loses the parent's row audit trigger (PostgreSQL
+        -- drops the clone, and the ALTER TABLE of the audited parent is
+        -- recorded below); its TRUNCATE audit trigger, and its partitions',
+        -- go too unless a table of the detached tree is audited itself
+        IF cmd.classid = 'pg_catalog.pg_class'::regclass AND cmd.objsubid = 0
+           AND cmd.command_tag = 'ALTER TABLE' THEN
+            FOR relid IN SELECT * FROM @extschema@._ddl_detached_tables(@extschema@._ddl_detached_name(cmd.command)) LOOP
+                CONTINUE WHEN EXISTS (
+                    SELECT 1 FROM pg_catalog.pg_partition_ancestors(relid) AS a
+                      JOIN pg_catalog.pg_trigger AS t ON t.tgrelid = a.relid
+                     WHERE t.tgfoid = '@extschema@.audit_trigger()'::regprocedure
+                       AND (t.tgtype & 1) = 1 AND t.tgparentid = 0);
+                CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
+                                           WHERE t.tgrelid = relid AND t.tgname = 'clinical_audit_truncate'
+                                             AND t.tgfoid = '@extschema@.audit_trigger()'::regprocedure);
+                EXECUTE pg_catalog.format('DROP TRIGGER clinical_audit_truncate ON %s', relid::regclass);
+            END LOOP;
+        END IF;
         IF added IS NOT NULL THEN
             SELECT a.relid, t.tgargs INTO anc
               FROM pg_catalog.pg_partition_ancestors(added) WITH ORDINALITY AS a(relid, n)
@@ -519,7 +572,7 @@ BEGIN
              WHERE a.relid <> added
              ORDER BY a.n LIMIT 1;
             IF FOUND THEN
-                PERFORM @extschema@._audit_cover_partitions(added, @extschema@._audit_trigger_args(anc.tgargs));
+                PERFORM @extschema@._audit_cover_partitions(added, @extschema@._trigger_args(anc.tgargs));
             END IF;
         END IF;
         IF cmd.classid = 'pg_catalog.pg_trigger'::regclass THEN
@@ -563,7 +616,7 @@ BEGIN
                 ELSIF trg.tgname <> 'clinical_audit_truncate' THEN
                     -- by hand, or pg_dump output being restored
                     PERFORM @extschema@._audit_event('AUDIT_ENABLE', trg.tgrelid, relname,
-                        pg_catalog.jsonb_build_object('options', @extschema@._audit_trigger_args(trg.tgargs),
+                        pg_catalog.jsonb_build_object('options', @extschema@._trigger_args(trg.tgargs),
                                                       'trigger', trg.tgname, 'events', trg.tgtype,
                                                       'when_clause', trg.has_when,
                                                       'command', pg_catalog.current_query()));

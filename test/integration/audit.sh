@@ -174,6 +174,22 @@ out=$(q -d audit_restore -c "TRUNCATE $part" 2>&1)
 tap_check "restored log partitions refuse TRUNCATE" grep -q "append-only" <<<"$out"
 q -d postgres -c "DROP DATABASE audit_restore" >/dev/null
 
+# a keyring that goes missing stops sealing: an unkeyed seal after keyed
+# ones would read as tampering in audit_verify for good
+q -c "UPDATE au_patient SET name = 'before the keyring went' WHERE id = 1" >/dev/null
+q -c "SELECT clinical.audit_seal()" >/dev/null
+tap_is "the last seal is keyed" "$(q -c "SELECT key_version IS NOT NULL FROM clinical.audit_seal ORDER BY seal_id DESC LIMIT 1")" "t"
+q -c "ALTER SYSTEM SET clinical.keyring_file = ''" -c "SELECT pg_reload_conf()" >/dev/null
+wait_until 10 bash -c "[ -z \"\$(psql -X -A -t -q -c 'SHOW clinical.keyring_file')\" ]"
+q -c "UPDATE au_patient SET name = 'after the keyring went' WHERE id = 1" >/dev/null
+out=$(q -c "SELECT clinical.audit_seal()" 2>&1)
+tap_check "without its keyring, sealing after a keyed seal is refused" grep -q "the last seal is keyed but no keyring is configured" <<<"$out"
+q -c "ALTER SYSTEM RESET clinical.keyring_file" -c "SELECT pg_reload_conf()" >/dev/null
+wait_until 10 bash -c "[ -n \"\$(psql -X -A -t -q -c 'SHOW clinical.keyring_file')\" ]"
+tap_is "with the keyring back, the next seal covers the change" \
+  "$(q -c "SELECT clinical.audit_seal() IS NOT NULL")" "t"
+tap_is "... and audit_verify finds nothing wrong" "$(q -c "SELECT count(*) FROM clinical.audit_verify()")" "0"
+
 q -c "ALTER SYSTEM RESET clinical.audit_seal_interval" -c "SELECT pg_reload_conf()" >/dev/null
 q -c "SELECT clinical.disable_audit('au_patient')" -c "DROP TABLE au_patient" >/dev/null
 q -c "SELECT clinical.disable_audit('au_part')" -c "DROP TABLE au_part" >/dev/null

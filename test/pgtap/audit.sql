@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(89);
+SELECT plan(107);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -261,7 +261,7 @@ CREATE TABLE public.tap_part_3 (id int, site int);
 ALTER TABLE public.tap_part ATTACH PARTITION public.tap_part_3 FOR VALUES IN (3);
 CREATE TABLE public.tap_part_4 PARTITION OF public.tap_part FOR VALUES IN (4) PARTITION BY RANGE (id);
 CREATE TABLE public.tap_part_4a PARTITION OF public.tap_part_4 FOR VALUES FROM (0) TO (10);
-SELECT is((SELECT array_agg(c.relname || ' ' || t.tgenabled::text || ' ' || array_to_string(clinical._audit_trigger_args(t.tgargs), ',')
+SELECT is((SELECT array_agg(c.relname || ' ' || t.tgenabled::text || ' ' || array_to_string(clinical._trigger_args(t.tgargs), ',')
                             ORDER BY c.relname)
              FROM pg_class c JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'clinical_audit_truncate'
             WHERE c.relname LIKE 'tap\_part\__%'),
@@ -294,7 +294,7 @@ CREATE TRIGGER clinical_audit_truncate AFTER TRUNCATE ON public.tap_part_8
   EXECUTE FUNCTION clinical.audit_trigger();
 ALTER TABLE public.tap_part_8 DISABLE TRIGGER clinical_audit_truncate;
 ALTER TABLE public.tap_part ATTACH PARTITION public.tap_part_8 FOR VALUES IN (8);
-SELECT is((SELECT t.tgenabled::text || ' ' || array_to_string(clinical._audit_trigger_args(t.tgargs), ',')
+SELECT is((SELECT t.tgenabled::text || ' ' || array_to_string(clinical._trigger_args(t.tgargs), ',')
              FROM pg_trigger t WHERE t.tgrelid = 'public.tap_part_8'::regclass AND t.tgname = 'clinical_audit_truncate'),
           'A x:id', 'an attached table''s own stale TRUNCATE trigger is replaced by the table''s, enabled ALWAYS');
 SELECT clinical.disable_audit('public.tap_part');
@@ -336,6 +336,83 @@ INSERT INTO clinical.audit_log (change_id, xact_time, clock_time, txid, operatio
 VALUES (nextval('clinical.audit_log_change_id_seq'), now(), now(), -5, 'INSERT', 'x', 'x', 1, '\x00');
 SELECT ok(EXISTS (SELECT 1 FROM clinical.audit_verify() WHERE detail LIKE '%transaction id -5 was never assigned%'),
           'audit_verify() reports a row with a negative transaction id');
+
+-- review fixes (2026-11-26)
+-- a redaction reaches a key column's value in pk, also where pk alone holds it
+CREATE TABLE public.tap_subj (mrn text PRIMARY KEY, phone text);
+SELECT clinical.enable_audit('public.tap_subj');
+INSERT INTO public.tap_subj VALUES ('JOHN-DOE-1970', '555');
+UPDATE public.tap_subj SET phone = '556';
+SELECT clinical.audit_redact((SELECT change_id FROM clinical.audit_log WHERE table_name = 'public.tap_subj' AND operation = 'INSERT'),
+                             '{mrn}', 'participant name typed into mrn');
+SELECT lives_ok($$SELECT clinical.audit_redact((SELECT change_id FROM clinical.audit_log
+                                                 WHERE table_name = 'public.tap_subj' AND operation = 'UPDATE'),
+                                                '{mrn}', 'participant name typed into mrn')$$,
+                'audit_redact() takes a key column that only pk holds (an UPDATE that did not change it)');
+SELECT is((SELECT count(*)::int FROM clinical.audit_trail WHERE table_name = 'public.tap_subj'
+             AND (pk::text || coalesce(old_row::text, '') || coalesce(new_row::text, '')) LIKE '%JOHN-DOE%'),
+          0, 'after the redactions no stored pk, old_row or new_row holds the redacted value');
+SELECT is((SELECT count(*)::int FROM clinical.audit_verify() WHERE change_id IN
+             (SELECT change_id FROM clinical.audit_log WHERE table_name = 'public.tap_subj')),
+          0, 'audit_verify() accepts the redacted pk');
+SELECT throws_ok($$SELECT clinical.audit_redact(1, '{{phone},{mrn}}', 'x')$$, '22023', NULL,
+                 'audit_redact() refuses a two-dimensional column list');
+
+-- json that jsonb cannot hold is kept as its text, never refused
+CREATE TABLE public.tap_js (id int PRIMARY KEY, doc json);
+SELECT clinical.enable_audit('public.tap_js');
+SELECT lives_ok($$INSERT INTO public.tap_js VALUES (1, '{"k": "\u0000"}'), (2, '{"n": 1e1000000}'), (3, '{"a": [1, 2e3]}')$$,
+                'an audited table takes json values jsonb refuses (\u0000, a number beyond numeric)');
+SELECT is((SELECT array_agg(jsonb_typeof(new_row->'doc') ORDER BY (pk->>'id')::int) FROM clinical.audit_log
+            WHERE table_name = 'public.tap_js' AND operation = 'INSERT'),
+          '{string,string,object}'::text[], '... stored as their text; json jsonb can hold stays an object');
+SELECT is((SELECT new_row->>'doc' FROM clinical.audit_log WHERE table_name = 'public.tap_js' AND pk->>'id' = '1'),
+          '{"k": "\u0000"}', '... the text as written');
+SELECT lives_ok($$DELETE FROM public.tap_js$$, 'such rows can be deleted with audit on');
+
+-- a row too large for jsonb gets an error that names the way out
+CREATE TABLE public.tap_big (id int PRIMARY KEY, t text);
+SELECT clinical.enable_audit('public.tap_big');
+SELECT throws_like($$INSERT INTO public.tap_big VALUES (1, repeat('y', 270 * 1024 * 1024))$$,
+                   '%would exceed jsonb''s limit%', 'a row whose audit record would pass 256 MB fails with 54000 and says why');
+
+-- a reason of blanks is no reason
+CREATE TABLE public.tap_rr (id int PRIMARY KEY, v int);
+SELECT clinical.enable_audit('public.tap_rr', require_reason => true);
+INSERT INTO public.tap_rr VALUES (1, 1);
+SET LOCAL clinical.change_reason = '   ';
+SELECT throws_ok($$UPDATE public.tap_rr SET v = 2$$, '55000', NULL, 'require_reason refuses a reason of blanks only');
+RESET clinical.change_reason;
+
+-- a renamed audit trigger stays visible and is not doubled
+ALTER TRIGGER clinical_audit ON public.tap_rr RENAME TO audit_old;
+SELECT is((SELECT count(*)::int FROM clinical.audited_tables WHERE table_name = 'public.tap_rr'::regclass),
+          1, 'audited_tables lists a table whose audit trigger was renamed');
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_rr')$$, '42710', NULL,
+                 'enable_audit() refuses to add a second audit trigger next to a renamed one');
+SELECT clinical.disable_audit('public.tap_rr');
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_rr'::regclass
+             AND tgfoid = 'clinical.audit_trigger()'::regprocedure), 0,
+          'disable_audit() removes the renamed trigger too');
+SELECT ok(EXISTS (SELECT 1 FROM clinical.audit_log WHERE table_name = 'public.tap_rr' AND operation = 'AUDIT_DISABLE'),
+          '... and its removal is recorded as AUDIT_DISABLE');
+
+-- partitions follow their audited parent; a detached one keeps no audit trigger
+CREATE TABLE public.tap_pp (id int, site int) PARTITION BY LIST (site);
+CREATE TABLE public.tap_pp_1 PARTITION OF public.tap_pp FOR VALUES IN (1);
+CREATE TABLE public.tap_pp_2 PARTITION OF public.tap_pp FOR VALUES IN (2);
+SELECT clinical.enable_audit('public.tap_pp');
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_pp_1')$$, '42809', NULL,
+                 'enable_audit() on a partition of an audited table says it is audited through its parent');
+SELECT throws_ok($$SELECT clinical.disable_audit('public.tap_pp_1')$$, '42809', NULL,
+                 'disable_audit() on such a partition says the same');
+ALTER TABLE public.tap_pp DETACH PARTITION public.tap_pp_2;
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_pp_2'::regclass
+             AND tgfoid = 'clinical.audit_trigger()'::regprocedure), 0,
+          'a detached partition keeps neither the row nor the TRUNCATE audit trigger');
+
+SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_pp', exclude_columns => '{site,site}')$$, '22023', NULL,
+                 'enable_audit() refuses a column named twice in one list');
 
 SELECT * FROM finish();
 ROLLBACK;
