@@ -706,6 +706,11 @@ clinical_repseudonym(PG_FUNCTION_ARGS)
 	int			len = VARSIZE_ANY_EXHDR(value);
 	int			from = pseud_parse_version(VARDATA_ANY(value), len);
 
+	if (to <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key version must be a positive integer"),
+				 errhint("Use a version listed by clinical.keyring_status().")));
 	if (from == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -778,7 +783,17 @@ clinical_keyring_status(PG_FUNCTION_ARGS)
 	SetSingleFuncCall(fcinfo, 0);
 #endif
 	ring = pseud_keyring();
-	current = pseud_key(0)->version;
+	/*
+	 * The current key: clinical.key_version, else the highest. A
+	 * key_version the keyring lacks marks none current (and is said in a
+	 * WARNING) instead of failing the one function that lists the keys.
+	 */
+	current = pseud_key_version > 0 ? pseud_key_version : ring->highest;
+	if (!pseud_known_version(current))
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("clinical.key_version = %d is not in the keyring", current),
+				 errhint("Set clinical.key_version to a version listed here, or add that key to the keyring file and reload.")));
 
 	for (i = 0; i < ring->nkeys; i++)
 	{

@@ -69,6 +69,47 @@ AS 'MODULE_PATHNAME', 'clinical_pseudonymize_trigger';
 COMMENT ON FUNCTION @extschema@.pseudonymize_trigger() IS
 'BEFORE INSERT OR UPDATE row trigger replacing plaintext in the named text/varchar columns by pseudonyms; attach it with clinical.enable_pseudonymization()';
 
+-- A partition carries its parent's trigger (a clone): it is configured
+-- through the parent only.
+CREATE FUNCTION @extschema@._pseudonym_not_inherited(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parent regclass;
+BEGIN
+    SELECT p.tgrelid::regclass INTO parent
+      FROM pg_trigger AS t JOIN pg_trigger AS p ON p.oid = t.tgparentid
+     WHERE t.tgrelid = target AND t.tgname = 'clinical_pseudonymize' AND t.tgparentid <> 0;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pseudonymisation of "%" comes from its partitioned parent "%"', target, parent
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Configure it on the parent table; its partitions follow.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@._pseudonym_not_inherited(regclass) IS
+'Internal: refuses to configure pseudonymisation on a partition whose trigger is a clone of its parent''s';
+
+-- Checks, with the extension owner's rights, that the keyring loads, that
+-- the key version exists and that the normalisation is known: the managing
+-- functions need this without EXECUTE on pseudonym() (an oracle for the
+-- keyed hash). It computes nothing a caller can see.
+CREATE FUNCTION @extschema@._pseudonym_check(key_version integer, normalization text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.pseudonym('', key_version, normalization);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@._pseudonym_check(integer, text) IS
+'Internal: raises the keyring''s error when it cannot be loaded, the key version is unknown or the normalisation is unknown; for enable_pseudonymization and repseudonymize';
+
 CREATE FUNCTION @extschema@.enable_pseudonymization(
     target regclass,
     columns text[],
@@ -93,6 +134,7 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Pseudonymisation triggers go on ordinary or partitioned tables.';
     END IF;
+    PERFORM @extschema@._pseudonym_not_inherited(target);
     FOREACH col IN ARRAY columns LOOP
         SELECT a.atttypid, a.atttypmod INTO att
           FROM pg_attribute a
@@ -126,7 +168,7 @@ BEGIN
                   HINT = 'Use a version listed by clinical.keyring_status(), or NULL for the current key.';
     END IF;
     -- checks the keyring is loadable, the key version exists and the normalisation is known
-    PERFORM @extschema@.pseudonym('', key_version, normalization);
+    PERFORM @extschema@._pseudonym_check(key_version, normalization);
 
     SELECT string_agg(quote_literal(a), ', ')
       INTO args
@@ -137,6 +179,9 @@ BEGIN
     EXECUTE format('CREATE TRIGGER clinical_pseudonymize BEFORE INSERT OR UPDATE OF %s ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION @extschema@.pseudonymize_trigger(%s)',
                    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) c), target, args);
+    -- like the audit triggers: no plaintext is stored under
+    -- session_replication_role = replica (logical replication's apply) either
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER clinical_pseudonymize', target);
 END
 $$;
 
@@ -149,6 +194,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'target must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name the table whose pseudonymisation trigger is to go.';
+    END IF;
+    PERFORM @extschema@._pseudonym_not_inherited(target);
     IF NOT EXISTS (SELECT 1 FROM pg_trigger
                     WHERE tgrelid = target AND tgname = 'clinical_pseudonymize') THEN
         RAISE NOTICE 'pseudonymisation is not enabled on %', target;
@@ -164,19 +215,15 @@ COMMENT ON FUNCTION @extschema@.disable_pseudonymization(regclass) IS
 
 CREATE VIEW @extschema@.pseudonymized_columns AS
 SELECT t.tgrelid::regclass AS target,
-       a.columns,
+       a.args[3:] AS columns,
        nullif(a.args[1], '')::integer AS key_version,
        coalesce(nullif(a.args[2], ''), 'none') AS normalization,
        t.tgenabled <> 'D' AS enabled
   FROM pg_catalog.pg_trigger t
- CROSS JOIN LATERAL (
-       -- tgargs holds the arguments, each followed by a NUL byte
-       SELECT string_to_array(encode(t.tgargs, 'escape'), E'\\000') AS parts) raw
- CROSS JOIN LATERAL (
-       SELECT raw.parts[1:cardinality(raw.parts) - 1] AS args) r
- CROSS JOIN LATERAL (
-       SELECT r.args, r.args[3:] AS columns) a
- WHERE t.tgfoid = '@extschema@.pseudonymize_trigger()'::regprocedure;
+ CROSS JOIN LATERAL (SELECT @extschema@._trigger_args(t.tgargs) AS args) a
+ WHERE t.tgfoid = '@extschema@.pseudonymize_trigger()'::regprocedure
+   -- partitions carry clones of their parent's trigger: listed once, by the parent
+   AND t.tgparentid = 0;
 
 COMMENT ON VIEW @extschema@.pseudonymized_columns IS
 'Tables whose columns are pseudonymised by trigger, with the key version (NULL = current) and normalisation';
@@ -203,7 +250,14 @@ BEGIN
                   HINT = 'Name the table, the column and the key version to rotate to.';
     END IF;
     IF batch_size IS NULL OR batch_size < 1 THEN
-        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'batch_size must be positive'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the number of rows to rewrite per statement, e.g. 10000.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = target AND relkind IN ('r', 'p')) THEN
+        RAISE EXCEPTION '"%" is not a table', target
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Pseudonyms are rewritten in ordinary or partitioned tables.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_attribute
                     WHERE attrelid = target AND attname = "column" AND attnum > 0 AND NOT attisdropped
@@ -213,7 +267,7 @@ BEGIN
                   HINT = 'Name the column that holds the pseudonyms.';
     END IF;
     -- the key must exist before anything is rewritten
-    PERFORM @extschema@.pseudonym('', to_version);
+    PERFORM @extschema@._pseudonym_check(to_version, NULL);
     pattern := format('v%s:%%', to_version);
     -- a ctid names a row within one table: rewrite a partitioned table
     -- partition by partition

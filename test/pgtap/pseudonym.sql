@@ -7,7 +7,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
-SELECT plan(32);
+SELECT plan(42);
 
 SELECT has_function('clinical', 'pseudonym', ARRAY['text', 'integer', 'text', 'integer']);
 SELECT has_function('clinical', 'pseudonym_bytea', ARRAY['bytea', 'integer']);
@@ -109,6 +109,46 @@ SELECT is(clinical.repseudonymize('tap_part', 'mrn', 2), 5::bigint,
 SELECT is((SELECT count(*) FROM tap_part_a WHERE mrn = clinical.repseudonym(clinical.pseudonym('MRN' || id, 1), 2))
           + (SELECT count(*) FROM tap_part_b WHERE mrn = 'MRN' || id), 10::bigint,
           '... to key 2, and leaves the rows of the other partition at the same ctids alone');
+
+-- review fixes (2026-11-26)
+SET LOCAL clinical.key_version = 7;
+SELECT is((SELECT count(*)::int FROM clinical.keyring_status() WHERE NOT is_current), 3,
+          'keyring_status() lists the keys, none current, when clinical.key_version names a missing key');
+RESET clinical.key_version;
+SELECT throws_ok($$SELECT clinical.repseudonym(clinical.pseudonym('x', 1), 0)$$, '22023', NULL,
+                 'repseudonym() refuses key version 0 like the other functions');
+CREATE TABLE public.tap_pv (id int, mrn text, "Mixed Case" text, "méd" text, "a\b" text, site int) PARTITION BY LIST (site);
+CREATE TABLE public.tap_pv_1 PARTITION OF public.tap_pv FOR VALUES IN (1);
+SELECT clinical.enable_pseudonymization('public.tap_pv', ARRAY['mrn', 'Mixed Case', 'méd', 'a\b']);
+SELECT is((SELECT array_agg(columns::text) FROM clinical.pseudonymized_columns WHERE target::text LIKE 'tap_pv%'),
+          ARRAY['{mrn,"Mixed Case",méd,"a\\b"}'], 'pseudonymized_columns shows column names as they are, the parent once');
+SELECT is((SELECT string_agg(tgenabled::text, '') FROM pg_trigger WHERE tgname = 'clinical_pseudonymize'
+             AND tgrelid IN ('public.tap_pv'::regclass, 'public.tap_pv_1'::regclass)), 'AA',
+          'the pseudonymisation trigger is enabled ALWAYS, on the partitions too');
+SET LOCAL session_replication_role = replica;
+INSERT INTO public.tap_pv (id, mrn, site) VALUES (1, 'PLAINTEXT', 1);
+RESET session_replication_role;
+SELECT is((SELECT mrn FROM public.tap_pv WHERE id = 1), clinical.pseudonym('PLAINTEXT'),
+          'under session_replication_role = replica the value is still pseudonymised');
+SELECT throws_ok($$SELECT clinical.disable_pseudonymization('public.tap_pv_1')$$, '42809', NULL,
+                 'disable_pseudonymization() on a partition points to its parent');
+SELECT throws_ok($$SELECT clinical.enable_pseudonymization('public.tap_pv_1', '{mrn}')$$, '42809', NULL,
+                 'enable_pseudonymization() on a partition with its parent''s trigger points to the parent');
+SELECT throws_ok($$SELECT clinical.disable_pseudonymization(NULL)$$, '22004', NULL,
+                 'disable_pseudonymization(NULL) is an error');
+CREATE VIEW public.tap_pv_view AS SELECT * FROM public.tap_pv;
+SELECT throws_ok($$SELECT clinical.repseudonymize('public.tap_pv_view', 'mrn', 2)$$, '42809', NULL,
+                 'repseudonymize() on a view says it is not a table');
+-- managing pseudonymisation needs no EXECUTE on the pseudonym oracle
+CREATE ROLE pseud_tap_owner NOLOGIN;
+CREATE TABLE public.tap_po (id int, mrn text);
+ALTER TABLE public.tap_po OWNER TO pseud_tap_owner;
+GRANT USAGE ON SCHEMA clinical TO pseud_tap_owner;
+GRANT EXECUTE ON FUNCTION clinical.enable_pseudonymization(regclass, text[], integer, text) TO pseud_tap_owner;
+SET LOCAL ROLE pseud_tap_owner;
+SELECT lives_ok($$SELECT clinical.enable_pseudonymization('public.tap_po', '{mrn}')$$,
+                'a table owner granted enable_pseudonymization() alone can use it');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
