@@ -835,6 +835,9 @@ clinical_cache_invalidation_trigger(PG_FUNCTION_ARGS)
 		}
 		else
 			have_new = inval_render(t, trigdata->tg_trigtuple, tupdesc, &newkey);
+		/* an empty key (a template "{col}" over an empty value) names no cache entry */
+		have_old = have_old && oldkey.len > 0;
+		have_new = have_new && newkey.len > 0;
 
 		if (have_new)
 			inval_add(INVAL_OP_KEY, t->channel, newkey.data);

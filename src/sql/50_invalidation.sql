@@ -142,6 +142,17 @@ AS $$
 DECLARE
     n integer;
 BEGIN
+    IF $1 IS NULL THEN
+        RAISE EXCEPTION 'target must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name the table whose cache invalidation is to stop.';
+    END IF;
+    IF (SELECT relispartition FROM pg_class WHERE oid = $1)
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.cache_invalidation_config c WHERE c.target = $1) THEN
+        RAISE EXCEPTION '"%" is a partition', $1
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Cache invalidation of a partition comes from its partitioned table: disable it there, or detach the partition.';
+    END IF;
     DELETE FROM @extschema@.cache_invalidation_config c
      WHERE c.target = $1 AND ($2 IS NULL OR c.key_template = $2);
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -202,6 +213,20 @@ DECLARE
 BEGIN
     FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
                 WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objsubid = 0 LOOP
+        -- a detached table loses the parent's row trigger (PostgreSQL drops
+        -- the clone); its TRUNCATE trigger, and its partitions', go too
+        -- unless a table of the detached tree is configured itself
+        IF @extschema@._ddl_detached_name(cmd.command) IS NOT NULL THEN
+            FOR part IN SELECT * FROM @extschema@._ddl_detached_tables(@extschema@._ddl_detached_name(cmd.command)) LOOP
+                CONTINUE WHEN EXISTS (
+                    SELECT 1 FROM pg_catalog.pg_partition_ancestors(part) AS a
+                      JOIN @extschema@.cache_invalidation_config AS c ON c.target = a.relid);
+                CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
+                                           WHERE t.tgrelid = part AND t.tgname = 'clinical_cache_invalidation_truncate');
+                EXECUTE pg_catalog.format('DROP TRIGGER clinical_cache_invalidation_truncate ON %s', part);
+            END LOOP;
+            CONTINUE;
+        END IF;
         added := @extschema@._ddl_added_partition(cmd.command);
         CONTINUE WHEN added IS NULL;
         SELECT @extschema@._cache_invalidation_args(a.relid) INTO args
@@ -242,7 +267,8 @@ AS $$
 BEGIN
     RETURN @extschema@._check_key_template(target, key_template);
 EXCEPTION
-    WHEN undefined_column OR invalid_parameter_value THEN
+    -- a column dropped or renamed, or retyped to a type keys cannot hold
+    WHEN undefined_column OR invalid_parameter_value OR datatype_mismatch THEN
         RETURN NULL;
 END
 $$;

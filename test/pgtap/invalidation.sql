@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(116);
+SELECT plan(122);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -280,7 +280,7 @@ CREATE TABLE tap_ward_2 (ward_id int, site_id int);
 ALTER TABLE tap_ward ATTACH PARTITION tap_ward_2 FOR VALUES FROM (1000) TO (2000);
 CREATE TABLE tap_ward_3 PARTITION OF tap_ward FOR VALUES FROM (2000) TO (3000) PARTITION BY LIST (site_id);
 CREATE TABLE tap_ward_3a PARTITION OF tap_ward_3 FOR VALUES IN (1);
-SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._audit_trigger_args(t.tgargs), ',')
+SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._trigger_args(t.tgargs), ',')
                             ORDER BY c.relname)
              FROM pg_class c JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'clinical_cache_invalidation_truncate'
             WHERE c.relname LIKE 'tap\_ward%'),
@@ -302,7 +302,7 @@ CREATE TABLE tap_ward_5 (ward_id int, site_id int);
 CREATE TRIGGER clinical_cache_invalidation_truncate AFTER TRUNCATE ON tap_ward_5
   EXECUTE FUNCTION clinical.cache_invalidation_trigger('old:{ward_id}', '');
 ALTER TABLE tap_ward ATTACH PARTITION tap_ward_5 FOR VALUES FROM (5000) TO (6000);
-SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._audit_trigger_args(t.tgargs), ',') ORDER BY c.relname)
+SELECT is((SELECT array_agg(c.relname || ' ' || array_to_string(clinical._trigger_args(t.tgargs), ',') ORDER BY c.relname)
              FROM pg_class c JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'clinical_cache_invalidation_truncate'
             WHERE c.relname IN ('tap_ward_1', 'tap_ward_5')),
           '{"tap_ward_5 ward:{ward_id},wards"}',
@@ -447,6 +447,31 @@ SELECT is(pg_temp.queued('app:%'), ARRAY['0 app:1', '0 app:2', '0 app:manual'],
           'the application role''s keys are in the queue');
 SELECT is(current_setting('clinical.redis_password'), '',
           'with no password set, SHOW clinical.redis_password is empty even for a superuser');
+
+-- review fixes (2026-11-26)
+CREATE TABLE public.tap_rt (id int, "Mixed Col" int);
+SELECT clinical.enable_cache_invalidation('public.tap_rt', 'mixed:{Mixed Col}');
+ALTER TABLE public.tap_rt ALTER COLUMN "Mixed Col" TYPE float8;
+SELECT is((SELECT truncate_pattern FROM clinical.cache_invalidations WHERE target = 'public.tap_rt'::regclass), NULL,
+          'cache_invalidations shows a NULL pattern for a template whose column was retyped, and stays readable');
+CREATE TABLE public.tap_dp (id int, at int) PARTITION BY RANGE (at);
+CREATE TABLE public.tap_dp_1 PARTITION OF public.tap_dp FOR VALUES FROM (0) TO (10);
+CREATE TABLE public.tap_dp_2 PARTITION OF public.tap_dp FOR VALUES FROM (10) TO (20);
+SELECT clinical.enable_cache_invalidation('public.tap_dp', 'dp:{id}');
+SELECT throws_ok($$SELECT clinical.disable_cache_invalidation('public.tap_dp_1')$$, '42809', NULL,
+                 'disable_cache_invalidation() on a partition points to its partitioned table');
+SELECT throws_ok($$SELECT clinical.disable_cache_invalidation(NULL)$$, '22004', NULL,
+                 'disable_cache_invalidation(NULL) is an error');
+ALTER TABLE public.tap_dp DETACH PARTITION public.tap_dp_2;
+SELECT lives_ok($$TRUNCATE public.tap_dp_2$$, 'a partition detached from a table with cache invalidation can be truncated');
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_dp_2'::regclass
+             AND tgname LIKE 'clinical_cache_invalidation%'), 0, '... it keeps no invalidation trigger');
+CREATE TABLE public.tap_ek (id int, name text);
+SELECT clinical.enable_cache_invalidation('public.tap_ek', '{name}');
+INSERT INTO public.tap_ek VALUES (1, ''), (2, 'n2');
+DO $$ BEGIN PERFORM pg_temp.spill('ek'); END $$;
+SELECT is(ARRAY(SELECT key FROM clinical.invalidation_queue WHERE key NOT LIKE 'filler:%' AND key IN ('', 'n2')),
+          ARRAY['n2'], 'an empty rendered key is not queued');
 
 SELECT * FROM finish();
 ROLLBACK;
