@@ -72,6 +72,7 @@
 #endif
 
 #define PART_MAX_PREMAKE	1000
+#define PART_MAX_CREATE		10000
 #define PART_MAX_BACKOFF_MS 2000
 
 /* settings */
@@ -1547,6 +1548,36 @@ part_create_range(PartLayout *lay, PartSet *set, TimestampTz now, int64 *from, i
 }
 
 /*
+ * premake and retention as create_time_partitions() accepts them; checked
+ * again by every run, since partition_config can be changed by UPDATE (a
+ * negative retention would put the cut-off in the future and remove every
+ * partition).
+ */
+static void
+part_check_premake(int premake)
+{
+	if (premake < 1 || premake > PART_MAX_PREMAKE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("premake must be between 1 and %d", PART_MAX_PREMAKE)));
+}
+
+static void
+part_check_retention(Interval *retention)
+{
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	if (part_interval_cmp(retention, &zero) <= 0 ||
+		retention->month < 0 || retention->day < 0 || retention->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must be positive"),
+				 errdetail("Each of its months, days and time must be positive or zero, and not all of them zero."),
+				 errhint("Give retention as a positive interval, e.g. '7 years' or '90 days'.")));
+}
+
+/*
  * Maintain one set: create what premake asks for, apply retention, report
  * rows left in the default partition. Every DDL step in its own
  * subtransaction; the actions are collected in run->actions.
@@ -1563,6 +1594,9 @@ part_maintain_set(PartRun *run, PartSet *set)
 
 	part_load_layout(set->parent, &lay);
 	part_check_interval(&set->interval, &lay.months, &lay.step);
+	part_check_premake(set->premake);
+	if (set->has_retention)
+		part_check_retention(&set->retention);
 	if (strcmp(lay.column, set->control_column) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1864,10 +1898,7 @@ clinical_create_time_partitions(PG_FUNCTION_ARGS)
 						lay.column, column)));
 
 	part_check_interval(interval, &lay.months, &lay.step);
-	if (premake < 1 || premake > PART_MAX_PREMAKE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("premake must be between 1 and %d", PART_MAX_PREMAKE)));
+	part_check_premake(premake);
 	if (strcmp(mode, "drop") != 0 && strcmp(mode, "detach") != 0 && strcmp(mode, "archive") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1875,14 +1906,7 @@ clinical_create_time_partitions(PG_FUNCTION_ARGS)
 				 errhint("Use 'drop', 'detach' or 'archive'.")));
 	if (retention != NULL)
 	{
-		Interval	zero;
-
-		memset(&zero, 0, sizeof(zero));
-		if (part_interval_cmp(retention, &zero) <= 0 ||
-			retention->month < 0 || retention->day < 0 || retention->time < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("retention must be positive")));
+		part_check_retention(retention);
 		if (part_interval_cmp(retention, interval) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1975,6 +1999,14 @@ clinical_create_time_partitions(PG_FUNCTION_ARGS)
 		to = part_index_of_tm(&lay, &tm) + premake;
 		if (to < from)
 			to = from;
+		/* a start_at centuries back is a typo, not 100,000 tables */
+		if (to - from >= PART_MAX_CREATE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("start_at %s would create " INT64_FORMAT " partitions",
+							timestamptz_to_str(start_at), to - from + 1),
+					 errdetail("One call creates at most %d partitions.", PART_MAX_CREATE),
+					 errhint("Start later, or use a longer partition interval.")));
 	}
 	nsp = get_namespace_oid(lay.nspname, false);
 	for (k = from; k <= to; k++)
@@ -2015,9 +2047,15 @@ clinical_run_maintenance(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int			level;
 
+	/* a NULL safety switch is not "go ahead" */
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dry_run must not be null"),
+				 errhint("Pass true to see what a run would do, false to do it.")));
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&run, 0, sizeof(run));
-	run.dry_run = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	run.dry_run = PG_GETARG_BOOL(1);
 	run.now = part_now();
 	run.tupstore = rsinfo->setResult;
 	run.tupdesc = rsinfo->setDesc;
@@ -2090,7 +2128,7 @@ part_set_hold(Oid parent, Oid partition, bool hold, const char *reason)
 {
 	int			level;
 
-	if (hold && (reason == NULL || reason[0] == '\0'))
+	if (hold && (reason == NULL || reason[strspn(reason, " \t\r\n")] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a legal hold needs a reason"),

@@ -10,8 +10,8 @@ CREATE TABLE @extschema@.partition_config (
     parent              regclass PRIMARY KEY,
     control_column      name NOT NULL,
     partition_interval  interval NOT NULL,
-    premake             integer NOT NULL CHECK (premake >= 1),
-    retention           interval,
+    premake             integer NOT NULL CHECK (premake BETWEEN 1 AND 1000),
+    retention           interval CHECK (retention > interval '0'),
     retention_mode      text NOT NULL DEFAULT 'detach'
                         CHECK (retention_mode IN ('drop', 'detach', 'archive')),
     archive_schema      name,

@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(84);
+SELECT plan(91);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -254,6 +254,29 @@ SELECT is((SELECT count(*)::int FROM clinical.partition_bounds('tap_obs') AS b
                                  AND t.tgname = 'clinical_audit_truncate' AND t.tgenabled = 'A')), 0,
           'every partition of the set has the TRUNCATE audit trigger, enabled ALWAYS');
 RESET clinical.maintenance_now;
+
+-- review fixes (2026-11-26): partition_config edited by hand
+CREATE TABLE tap_nr (at timestamptz NOT NULL, v int) PARTITION BY RANGE (at);
+SELECT clinical.create_time_partitions('tap_nr', 'at', '1 month', 2, '13 months', 'drop', NULL, '2026-01-01');
+SELECT throws_ok($$UPDATE clinical.partition_config SET retention = '-13 months' WHERE parent = 'tap_nr'::regclass$$,
+                 '23514', NULL, 'partition_config refuses a negative retention');
+SELECT throws_ok($$UPDATE clinical.partition_config SET premake = 1500 WHERE parent = 'tap_nr'::regclass$$,
+                 '23514', NULL, 'partition_config refuses premake above 1000');
+-- and maintenance checks again, whatever the table lets through
+ALTER TABLE clinical.partition_config DROP CONSTRAINT partition_config_retention_check;
+UPDATE clinical.partition_config SET retention = '1 month -40 days' WHERE parent = 'tap_nr'::regclass;
+SELECT is((SELECT count(*)::int FROM clinical.run_maintenance('tap_nr') WHERE action = 'drop'), 0,
+          'maintenance drops nothing under a retention that is not positive');
+SELECT ok((SELECT last_error LIKE '%retention must be positive%' FROM clinical.partition_config WHERE parent = 'tap_nr'::regclass),
+          '... and records why in last_error');
+SELECT throws_ok($$SELECT * FROM clinical.run_maintenance(NULL, NULL)$$, '22004', NULL,
+                 'run_maintenance() with dry_run NULL is an error, not a real run');
+
+SELECT throws_ok($$SELECT clinical.set_legal_hold('tap_nr', true, '   ')$$, '22023', NULL,
+                 'a legal hold needs a reason that is not blanks only');
+CREATE TABLE tap_far (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+SELECT throws_like($$SELECT clinical.create_time_partitions('tap_far', 'at', '1 day', start_at => '4700-01-01 BC')$$,
+                   '%would create%partitions', 'a start_at centuries back is refused before creating anything');
 
 SELECT * FROM finish();
 ROLLBACK;
