@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -232,13 +233,20 @@ summ_to_sketch(SummState *st)
 	pfree(old);
 }
 
+/*
+ * The most values a summary counts: 2^53, so that every order-statistic
+ * position is exact in a float8 (quantile positions are computed in
+ * float8, and beyond 2^53 they would round to a neighbour or overflow).
+ */
+#define SUMM_MAX_N	((int64) 1 << 53)
+
 static void
 summ_count_overflow(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 			 errmsg("clinical.summary count out of range"),
-			 errhint("A summary counts at most 9223372036854775807 values.")));
+			 errhint("A summary counts at most 2^53 (9007199254740992) values.")));
 }
 
 /* Add count to the slot of key (already bucketed in sketch mode). */
@@ -302,6 +310,10 @@ summ_accum(SummState *st, float8 x)
 		return;
 	}
 
+	/* -0 counts as 0 (one value, one min and max whatever the row order) */
+	if (x == 0.0)
+		x = 0.0;
+
 	/* Youngs-Cramer, as float8_accum does it, overflow an error as there */
 	st->n++;
 	st->sx += x;
@@ -352,7 +364,8 @@ summ_merge(SummState *a, const SummState *b)
 		pg_add_s64_overflow(a->nmiss, b->nmiss, &a->nmiss) ||
 		pg_add_s64_overflow(a->nnan, b->nnan, &a->nnan) ||
 		pg_add_s64_overflow(a->nposinf, b->nposinf, &a->nposinf) ||
-		pg_add_s64_overflow(a->nneginf, b->nneginf, &a->nneginf))
+		pg_add_s64_overflow(a->nneginf, b->nneginf, &a->nneginf) ||
+		a->n > SUMM_MAX_N)
 		summ_count_overflow();
 
 	if (b->mode == SUMM_SKETCH && a->mode == SUMM_EXACT)
@@ -444,14 +457,32 @@ summ_validate(const SummaryData *s, Size size)
 	if (s->method > SUMM_R2)
 		summ_corrupt("Quantile method %d is unknown.", s->method);
 	if (s->n < 0 || s->nmiss < 0 || s->nnan < 0 || s->nposinf < 0 || s->nneginf < 0 ||
-		s->nentries < 0 || s->nentries > s->n)
+		s->n > SUMM_MAX_N || s->nentries < 0 || s->nentries > s->n)
 		summ_corrupt("A count is negative or out of range.");
 	if ((Size) s->nentries > (MaxAllocHugeSize - SUMM_HDRSZ) / SUMM_ENTRYSZ ||
 		size != SUMM_HDRSZ + SUMM_ENTRYSZ * (Size) s->nentries)
 		summ_corrupt("Its length does not match its %lld entries.", (long long) s->nentries);
 	if (s->n > 0 && (s->nentries == 0 || !isfinite(s->min) || !isfinite(s->max) ||
-					 s->min > s->max || !isfinite(s->sx) || isnan(s->sxx) || s->sxx < 0))
+					 s->min > s->max || !isfinite(s->sx) || !isfinite(s->sxx) || s->sxx < 0))
 		summ_corrupt("Its sums or extremes are not valid.");
+	if (s->n == 0 && (s->sx != 0.0 || s->sxx != 0.0))
+		summ_corrupt("It counts no values but its sums are not zero.");
+	if (s->n > 0)
+	{
+		/*
+		 * The mean lies within [min, max] and the sum of squared deviations
+		 * is at most n (max - min)^2 / 4 (Popoviciu), give or take rounding.
+		 */
+		float8		n = (float8) s->n;
+		float8		scale = Max(Max(fabs(s->min), fabs(s->max)), 1.0);
+		float8		mean = s->sx / n;
+		float8		spread = s->max - s->min;
+
+		if (mean < s->min - 1e-9 * scale || mean > s->max + 1e-9 * scale)
+			summ_corrupt("Its mean lies outside its minimum and maximum.");
+		if (s->sxx > n * (spread * spread / 4.0) * (1.0 + 1e-9) + 1e-9 * n * scale * scale)
+			summ_corrupt("Its sum of squared deviations is larger than its minimum and maximum allow.");
+	}
 	for (i = 0; i < s->nentries; i++)
 	{
 		float8		v = s->entries[i].value;
@@ -1074,7 +1105,13 @@ summ_quantile_raw(const SummaryData *s, float8 q, SummMethod method, int64 *pos,
 				float8		np = n * q;
 				float8		r = rint(np);
 
-				if (fabs(np - r) <= 1e-9 * Max(1.0, np))
+				/*
+				 * Whole up to the rounding of n * q itself (q = 0.3 is not
+				 * exactly 0.3): a few units in the last place, not a
+				 * tolerance that grows with n and would take n q =
+				 * 99999.99999 for a whole number.
+				 */
+				if (fabs(np - r) <= 4.0 * DBL_EPSILON * Max(1.0, np))
 				{
 					j = (int64) r;
 					if (j <= 0)

@@ -72,6 +72,9 @@ clinical_visit_last_accum(PG_FUNCTION_ARGS)
 	ref = PG_GETARG_TIMESTAMPTZ(3);
 	if (isnan(value) || at > ref)
 		PG_RETURN_POINTER(st);
+	/* -0 and 0 tie as equal values: one of them, whatever the row order */
+	if (value == 0.0)
+		value = 0.0;
 	if (visit_better(st, at, value))
 	{
 		st->found = true;
@@ -175,6 +178,20 @@ clinical_range_accum(PG_FUNCTION_ARGS)
 	if (ARR_NDIM(state) != 1 || ARR_DIMS(state)[0] != 4 || ARR_HASNULL(state))
 		elog(ERROR, "invalid range_counts state");
 	c = (int64 *) ARR_DATA_PTR(state);
+
+	/* a NaN limit is not "open" (that is NULL), and low > high is no range */
+	if ((!PG_ARGISNULL(2) && isnan(PG_GETARG_FLOAT8(2))) ||
+		(!PG_ARGISNULL(3) && isnan(PG_GETARG_FLOAT8(3))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference range limits must not be NaN"),
+				 errhint("Pass NULL for an open limit.")));
+	if (!PG_ARGISNULL(2) && !PG_ARGISNULL(3) && PG_GETARG_FLOAT8(2) > PG_GETARG_FLOAT8(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference range low limit %g is above its high limit %g",
+						PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3)),
+				 errhint("Check the reference range table: low must not exceed high.")));
 
 	if (PG_ARGISNULL(1) || isnan(PG_GETARG_FLOAT8(1)))
 		c[3]++;

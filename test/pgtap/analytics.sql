@@ -5,7 +5,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(25);
+SELECT plan(35);
 
 SELECT setseed(0.42);
 CREATE TEMP TABLE m AS
@@ -112,9 +112,34 @@ SELECT is((SELECT clinical.quantiles(clinical.summarize(x), ARRAY[0.5, 0.5], 'r2
 SELECT throws_ok($$SELECT clinical.describe(x) FROM (VALUES (1e308::float8), (1e308)) v(x)$$, '22003', NULL,
                  'describe() of values whose sum overflows is an error');
 SELECT throws_ok($$SELECT clinical.rollup(s) FROM (VALUES
-                     ('exact n=9223372036854775807 nmiss=0 nan=0 posinf=0 neginf=0 sx=9.2e18 sxx=0 min=1 max=1 {1:9223372036854775807}'::clinical.summary),
+                     ('exact n=9007199254740992 nmiss=0 nan=0 posinf=0 neginf=0 sx=9007199254740992 sxx=0 min=1 max=1 {1:9007199254740992}'::clinical.summary),
                      ('exact n=1 nmiss=0 nan=0 posinf=0 neginf=0 sx=1 sxx=0 min=1 max=1 {1:1}'::clinical.summary)) v(s)$$,
-                 '22003', NULL, 'rollup() of counts that overflow is an error');
+                 '22003', NULL, 'rollup() past the 2^53 values a summary counts is an error');
+
+-- review fixes (2026-11-26)
+SET LOCAL clinical.summary_exact_limit = 1000000;
+SELECT is((SELECT ARRAY[clinical.quantile(s, 0.99999, 'sas5'), clinical.quantile(s, 0.99999, 'r2')]
+             FROM (SELECT clinical.summarize(x) AS s FROM generate_series(1, 100001) x) q),
+          ARRAY[100000, 100000]::float8[], 'sas5 and r2 take n q = 99999.99999 as fractional at n = 100001 (x(j+1))');
+RESET clinical.summary_exact_limit;
+SELECT is(clinical.quantile('exact n=10 nmiss=0 nan=0 posinf=0 neginf=0 sx=55 sxx=82.5 min=1 max=10 {1:1,2:1,3:1,4:1,5:1,6:1,7:1,8:1,9:1,10:1}'::clinical.summary,
+                            0.3, 'sas5'), 3.5::float8, 'sas5 still averages when n q is whole up to rounding (10 x 0.3)');
+SELECT throws_ok($$SELECT 'exact n=1 nmiss=0 nan=0 posinf=0 neginf=0 sx=1e300 sxx=0 min=5 max=5 {5:1}'::clinical.summary$$,
+                 '22P03', NULL, 'summary input refuses a mean outside [min, max]');
+SELECT throws_ok($$SELECT 'exact n=1 nmiss=0 nan=0 posinf=0 neginf=0 sx=5 sxx=inf min=5 max=5 {5:1}'::clinical.summary$$,
+                 '22P03', NULL, 'summary input refuses an infinite sum of squares');
+SELECT throws_ok($$SELECT 'exact n=0 nmiss=0 nan=0 posinf=0 neginf=0 sx=nan sxx=-1 min=0 max=0 {}'::clinical.summary$$,
+                 '22P03', NULL, 'summary input refuses sums on an empty summary');
+SELECT throws_ok($$SELECT 'exact n=9223372036854775807 nmiss=0 nan=0 posinf=0 neginf=0 sx=0 sxx=0 min=1 max=2 {1:1,2:9223372036854775806}'::clinical.summary$$,
+                 '22P03', NULL, 'summary input refuses more than 2^53 values');
+SELECT is((SELECT clinical.min(clinical.summarize(x))::text || clinical.min(clinical.summarize(y))::text
+             FROM (VALUES ('-0'::float8, '0'::float8), ('0', '-0')) v(x, y)), '00',
+          'min() of -0 and 0 is 0 in either order');
+SELECT is((SELECT clinical.baseline(v, t, '2026-01-02')::text || clinical.baseline(w, t, '2026-01-02')::text
+             FROM (VALUES ('-0'::float8, '0'::float8, '2026-01-01'::timestamptz), ('0', '-0', '2026-01-01')) x(v, w, t)),
+          '00', 'baseline() of tied -0 and 0 is 0 in either order');
+SELECT throws_ok($$SELECT clinical.range_counts(7, 'NaN', 10)$$, '22023', NULL, 'range_counts() refuses a NaN limit');
+SELECT throws_ok($$SELECT clinical.range_counts(7, 10, 5)$$, '22023', NULL, 'range_counts() refuses low above high');
 
 SELECT * FROM finish();
 ROLLBACK;
