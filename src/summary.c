@@ -96,6 +96,7 @@ typedef struct SummState
 	int64		ndistinct;		/* used slots */
 	int64		capacity;		/* power of 2 */
 	SummEntry  *slots;
+	Pointer		method_arg;		/* describe(x, method): the argument last checked */
 } SummState;
 
 /* The on-disk form of clinical.summary; entries sorted by value. */
@@ -557,14 +558,36 @@ clinical_summ_accum(PG_FUNCTION_ARGS)
 	SummState  *st;
 
 	if (PG_ARGISNULL(0))
-	{
 		st = summ_state_new(cxt);
-		/* describe(x, method): the method is read once, with the first row */
-		if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
-			st->method = summ_parse_method(PG_GETARG_TEXT_PP(2));
-	}
 	else
 		st = (SummState *) PG_GETARG_POINTER(0);
+
+	/*
+	 * describe(x, method): one method for the whole group. Read with the
+	 * first row; a later row's argument is looked at only when it is not
+	 * the same datum (a constant is parsed once), and must name the same
+	 * method.
+	 */
+	if (PG_NARGS() > 2)
+	{
+		if (PG_ARGISNULL(2))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("quantile method must not be null"),
+					 errhint("Use one of r7, r6, r2, sas5, or leave the argument out for r7.")));
+		if (st->method_arg != DatumGetPointer(PG_GETARG_DATUM(2)))
+		{
+			int			m = summ_parse_method(PG_GETARG_TEXT_PP(2));
+
+			if (st->method_arg != NULL && m != st->method)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("describe() takes one quantile method for all rows of a group"),
+						 errhint("Pass the method as a constant.")));
+			st->method = m;
+			st->method_arg = DatumGetPointer(PG_GETARG_DATUM(2));
+		}
+	}
 
 	if (PG_ARGISNULL(1))
 		st->nmiss++;

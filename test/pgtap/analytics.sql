@@ -5,7 +5,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(35);
+SELECT plan(37);
 
 SELECT setseed(0.42);
 CREATE TEMP TABLE m AS
@@ -140,6 +140,11 @@ SELECT is((SELECT clinical.baseline(v, t, '2026-01-02')::text || clinical.baseli
           '00', 'baseline() of tied -0 and 0 is 0 in either order');
 SELECT throws_ok($$SELECT clinical.range_counts(7, 'NaN', 10)$$, '22023', NULL, 'range_counts() refuses a NaN limit');
 SELECT throws_ok($$SELECT clinical.range_counts(7, 10, 5)$$, '22023', NULL, 'range_counts() refuses low above high');
+
+SELECT throws_ok($$SELECT clinical.describe(x, NULL) FROM (VALUES (1.0::float8)) v(x)$$, '22004', NULL,
+                 'describe() with a NULL method is an error, not r7');
+SELECT throws_ok($$SELECT clinical.describe(x, m) FROM (VALUES (1.0::float8, 'r7'), (2.0, 'sas5')) v(x, m)$$, '22023', NULL,
+                 'describe() with a different method in a later row of the group is an error');
 
 SELECT * FROM finish();
 ROLLBACK;
