@@ -66,10 +66,14 @@ AS $$
 DECLARE
     args text := @extschema@._cache_invalidation_args($1);
     part regclass;
+    trg record;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND tgname = 'clinical_cache_invalidation') THEN
-        EXECUTE format('DROP TRIGGER clinical_cache_invalidation ON %s', $1);
-    END IF;
+    -- the row trigger, also under a name it was given by hand
+    FOR trg IN SELECT t.tgname FROM pg_trigger AS t
+                WHERE t.tgrelid = $1 AND t.tgparentid = 0 AND (t.tgtype & 1) = 1
+                  AND t.tgfoid = '@extschema@.cache_invalidation_trigger()'::regprocedure LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, $1);
+    END LOOP;
     -- statement triggers are not cloned to partitions: the TRUNCATE trigger
     -- goes on the table and on each of its partitions (a TRUNCATE of one
     -- partition clears the key space too)
@@ -279,7 +283,8 @@ CREATE VIEW @extschema@.cache_invalidations AS
 SELECT c.target, c.key_template, c.channel,
        @extschema@._truncate_pattern(c.target, c.key_template) AS truncate_pattern,
        EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
-                WHERE t.tgrelid = c.target AND t.tgname = 'clinical_cache_invalidation'
+                WHERE t.tgrelid = c.target AND (t.tgtype & 1) = 1
+                  AND t.tgfoid = '@extschema@.cache_invalidation_trigger()'::regprocedure
                   AND t.tgenabled <> 'D') AS enabled
   FROM @extschema@.cache_invalidation_config c;
 COMMENT ON VIEW @extschema@.cache_invalidations IS

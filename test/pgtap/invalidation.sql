@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(122);
+SELECT plan(124);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -472,6 +472,14 @@ INSERT INTO public.tap_ek VALUES (1, ''), (2, 'n2');
 DO $$ BEGIN PERFORM pg_temp.spill('ek'); END $$;
 SELECT is(ARRAY(SELECT key FROM clinical.invalidation_queue WHERE key NOT LIKE 'filler:%' AND key IN ('', 'n2')),
           ARRAY['n2'], 'an empty rendered key is not queued');
+
+ALTER TRIGGER clinical_cache_invalidation ON public.tap_ek RENAME TO other_name;
+SELECT is((SELECT enabled FROM clinical.cache_invalidations WHERE target = 'public.tap_ek'::regclass), true,
+          'cache_invalidations sees a renamed row trigger as enabled');
+SELECT clinical.disable_cache_invalidation('public.tap_ek');
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_ek'::regclass
+             AND tgfoid = 'clinical.cache_invalidation_trigger()'::regprocedure), 0,
+          'disable_cache_invalidation() removes the renamed trigger too (it would fail every write)');
 
 SELECT * FROM finish();
 ROLLBACK;
