@@ -134,6 +134,11 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Pseudonymisation triggers go on ordinary or partitioned tables.';
     END IF;
+    IF NOT pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = target), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', target
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Ask the table''s owner or a superuser to call clinical.enable_pseudonymization().';
+    END IF;
     PERFORM @extschema@._pseudonym_not_inherited(target);
     FOREACH col IN ARRAY columns LOOP
         SELECT a.atttypid, a.atttypmod INTO att

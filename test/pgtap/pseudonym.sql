@@ -7,7 +7,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
-SELECT plan(42);
+SELECT plan(43);
 
 SELECT has_function('clinical', 'pseudonym', ARRAY['text', 'integer', 'text', 'integer']);
 SELECT has_function('clinical', 'pseudonym_bytea', ARRAY['bytea', 'integer']);
@@ -148,6 +148,8 @@ GRANT EXECUTE ON FUNCTION clinical.enable_pseudonymization(regclass, text[], int
 SET LOCAL ROLE pseud_tap_owner;
 SELECT lives_ok($$SELECT clinical.enable_pseudonymization('public.tap_po', '{mrn}')$$,
                 'a table owner granted enable_pseudonymization() alone can use it');
+SELECT throws_ok($$SELECT clinical.enable_pseudonymization('public.tap_pv', '{mrn}')$$, '42501',
+                 'must be owner of table public.tap_pv', '... on a table it does not own it is refused up front');
 RESET ROLE;
 
 SELECT * FROM finish();
