@@ -1978,6 +1978,12 @@ clinical_create_time_partitions(PG_FUNCTION_ARGS)
 					 errmsg("default partition name \"%s\" is longer than %d bytes", name,
 							NAMEDATALEN - 1),
 					 errhint("Rename \"%s\" to a shorter name.", lay.relname)));
+		if (OidIsValid(get_relname_relid(name, get_namespace_oid(lay.nspname, false))))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("relation \"%s\" already exists", name),
+					 errdetail("It is the name of the default partition of \"%s\".", lay.relname),
+					 errhint("Rename or drop the existing relation, or register the set with default_partition => false.")));
 		part_become(lay.owner, &save);
 		SPI_execute(psprintf("CREATE TABLE %s PARTITION OF %s DEFAULT",
 							 quote_qualified_identifier(lay.nspname, name),

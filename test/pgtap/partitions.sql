@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(91);
+SELECT plan(92);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -277,6 +277,12 @@ SELECT throws_ok($$SELECT clinical.set_legal_hold('tap_nr', true, '   ')$$, '220
 CREATE TABLE tap_far (at timestamptz NOT NULL) PARTITION BY RANGE (at);
 SELECT throws_like($$SELECT clinical.create_time_partitions('tap_far', 'at', '1 day', start_at => '4700-01-01 BC')$$,
                    '%would create%partitions', 'a start_at centuries back is refused before creating anything');
+
+CREATE TABLE tap_dn (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+CREATE VIEW tap_dn_default AS SELECT 1 AS x;
+SELECT throws_ok($$SELECT clinical.create_time_partitions('tap_dn', 'at', '1 month')$$, '42P07',
+                 'relation "tap_dn_default" already exists',
+                 'a default partition name taken by another relation is refused with the set''s own message');
 
 SELECT * FROM finish();
 ROLLBACK;
