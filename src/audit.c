@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #define OPENSSL_SUPPRESS_DEPRECATED 1
@@ -36,6 +37,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
@@ -700,29 +702,71 @@ audit_write(Oid table_oid, const char *table_name, const char *operation,
 
 /*
  * Could jsonb refuse this text that json accepted? json checks the syntax
- * only: jsonb also converts \u escapes (\u0000, lone surrogates, code
- * points the database encoding lacks are errors) and numbers (beyond
- * numeric's range is an error), and has size limits.
+ * only; jsonb also converts \u escapes (\u0000, surrogates, and in a
+ * database not in UTF-8 any code point above 0x7f are errors) and numbers
+ * (beyond numeric's range an error), and has size limits. Inside strings
+ * only such escapes count, outside them only long digit runs and
+ * exponents of four or more digits: ordinary json (UUIDs, hex ids, text
+ * with "\u00e9") takes the direct path.
  */
 static bool
 audit_json_risky(const char *s)
 {
+	bool		in_string = false;
+	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
 	size_t		digits = 0;
 	const char *p;
 
 	for (p = s; *p; p++)
 	{
+		if (in_string)
+		{
+			if (*p == '"')
+				in_string = false;
+			else if (*p == '\\' && p[1] == 'u')
+			{
+				unsigned int v = 0;
+				int			i;
+
+				for (i = 2; i < 6 && isxdigit((unsigned char) p[i]); i++)
+					v = v * 16 + (isdigit((unsigned char) p[i]) ? p[i] - '0' :
+								  (tolower((unsigned char) p[i]) - 'a' + 10));
+				if (i < 6 || v == 0 || (v >= 0xD800 && v <= 0xDFFF) || (!utf8 && v > 0x7F))
+					return true;
+				p += 5;
+			}
+			else if (*p == '\\' && p[1] != '\0')
+				p++;
+			continue;
+		}
+		if (*p == '"')
+		{
+			in_string = true;
+			digits = 0;
+			continue;
+		}
 		if (*p >= '0' && *p <= '9')
 		{
 			if (++digits > 1000)
 				return true;
 			continue;
 		}
+		if ((*p == 'e' || *p == 'E') && digits > 0)
+		{
+			const char *q = p + 1;
+			int			edigits = 0;
+
+			if (*q == '+' || *q == '-')
+				q++;
+			while (*q >= '0' && *q <= '9')
+			{
+				q++;
+				edigits++;
+			}
+			if (edigits >= 4)
+				return true;
+		}
 		digits = 0;
-		if (*p == '\\' && p[1] == 'u')
-			return true;
-		if ((*p == 'e' || *p == 'E') && p > s && p[-1] >= '0' && p[-1] <= '9')
-			return true;
 	}
 	return (size_t) (p - s) > 16 * 1024 * 1024;
 }

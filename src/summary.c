@@ -96,7 +96,8 @@ typedef struct SummState
 	int64		ndistinct;		/* used slots */
 	int64		capacity;		/* power of 2 */
 	SummEntry  *slots;
-	Pointer		method_arg;		/* describe(x, method): the argument last checked */
+	bool		method_set;		/* describe(x, method): method read from a row */
+	char		method_text[8]; /* ... and its name, to compare later rows' */
 } SummState;
 
 /* The on-disk form of clinical.summary; entries sorted by value. */
@@ -479,9 +480,16 @@ summ_validate(const SummaryData *s, Size size)
 		float8		mean = s->sx / n;
 		float8		spread = s->max - s->min;
 
-		if (mean < s->min - 1e-9 * scale || mean > s->max + 1e-9 * scale)
+		/*
+		 * The rounding of a running sum grows with n (constant data rounds
+		 * the same way every time): the tolerance is a few n ulp, at
+		 * least 1e-9.
+		 */
+		float8		tol = Max(1e-9, 8.0 * n * DBL_EPSILON);
+
+		if (mean < s->min - tol * scale || mean > s->max + tol * scale)
 			summ_corrupt("Its mean lies outside its minimum and maximum.");
-		if (s->sxx > n * (spread * spread / 4.0) * (1.0 + 1e-9) + 1e-9 * n * scale * scale)
+		if (s->sxx > n * (spread * spread / 4.0) * (1.0 + tol) + tol * n * scale * scale)
 			summ_corrupt("Its sum of squared deviations is larger than its minimum and maximum allow.");
 	}
 	for (i = 0; i < s->nentries; i++)
@@ -548,6 +556,15 @@ summ_aggcontext(FunctionCallInfo fcinfo, const char *name)
 	return cxt;
 }
 
+static void
+summ_method_mismatch(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("describe() takes one quantile method for all rows of a group"),
+			 errhint("Pass the method as a constant.")));
+}
+
 PG_FUNCTION_INFO_V1(clinical_summ_accum);
 
 /* clinical._summ_accum(internal, float8 [, text]) RETURNS internal */
@@ -563,30 +580,32 @@ clinical_summ_accum(PG_FUNCTION_ARGS)
 		st = (SummState *) PG_GETARG_POINTER(0);
 
 	/*
-	 * describe(x, method): one method for the whole group. Read with the
-	 * first row; a later row's argument is looked at only when it is not
-	 * the same datum (a constant is parsed once), and must name the same
-	 * method.
+	 * describe(x, method): one method for the whole group, read with the
+	 * first row; every later row must name the same (a compare of a few
+	 * bytes).
 	 */
 	if (PG_NARGS() > 2)
 	{
+		text	   *mt;
+		int			len;
+
 		if (PG_ARGISNULL(2))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("quantile method must not be null"),
 					 errhint("Use one of r7, r6, r2, sas5, or leave the argument out for r7.")));
-		if (st->method_arg != DatumGetPointer(PG_GETARG_DATUM(2)))
+		mt = PG_GETARG_TEXT_PP(2);
+		len = VARSIZE_ANY_EXHDR(mt);
+		if (!st->method_set)
 		{
-			int			m = summ_parse_method(PG_GETARG_TEXT_PP(2));
-
-			if (st->method_arg != NULL && m != st->method)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("describe() takes one quantile method for all rows of a group"),
-						 errhint("Pass the method as a constant.")));
-			st->method = m;
-			st->method_arg = DatumGetPointer(PG_GETARG_DATUM(2));
+			st->method = summ_parse_method(mt);		/* known names are short */
+			memcpy(st->method_text, VARDATA_ANY(mt), len);
+			st->method_text[len] = '\0';
+			st->method_set = true;
 		}
+		else if (len != (int) strlen(st->method_text) ||
+				 memcmp(VARDATA_ANY(mt), st->method_text, len) != 0)
+			summ_method_mismatch();
 	}
 
 	if (PG_ARGISNULL(1))
@@ -617,6 +636,8 @@ clinical_summ_combine(PG_FUNCTION_ARGS)
 		a = summ_state_new(cxt);
 		a->method = b->method;
 	}
+	else if (a->method != b->method)
+		summ_method_mismatch();	/* partial states of one describe() group */
 	summ_merge(a, b);
 	PG_RETURN_POINTER(a);
 }

@@ -305,5 +305,8 @@ COMMENT ON FUNCTION @extschema@.repseudonymize(regclass, name, integer, integer)
 'Rotate the pseudonyms stored in a column to another key version without plaintext (each "vA:x" becomes HMAC(key to_version, "vA:x")), in batches with progress notices; returns the number of rows rewritten';
 
 REVOKE ALL ON FUNCTION @extschema@.enable_pseudonymization(regclass, text[], integer, text) FROM PUBLIC;
+-- it would tell anyone which key versions exist and where the keyring is:
+-- granted along with enable_pseudonymization() and repseudonymize()
+REVOKE ALL ON FUNCTION @extschema@._pseudonym_check(integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.disable_pseudonymization(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.repseudonymize(regclass, name, integer, integer) FROM PUBLIC;

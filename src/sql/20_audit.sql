@@ -501,6 +501,13 @@ BEGIN
     END IF;
     -- a row audit trigger renamed by hand goes too, under the name it was
     -- given by enable_audit, so that its removal is recorded (AUDIT_DISABLE)
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
+                WHERE t.tgrelid = target AND t.tgname = 'clinical_audit'
+                  AND t.tgfoid <> '@extschema@.audit_trigger()'::regprocedure) THEN
+        RAISE EXCEPTION 'table "%" has a trigger named clinical_audit that is not an audit trigger', target
+              USING ERRCODE = 'duplicate_object',
+                    HINT = 'Rename or drop that trigger (its replacement was recorded as AUDIT_TRIGGER_REPLACED), then call clinical.disable_audit() again.';
+    END IF;
     FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger AS t
                 WHERE t.tgrelid = target AND (t.tgtype & 1) = 1 AND t.tgname <> 'clinical_audit'
                   AND t.tgfoid = '@extschema@.audit_trigger()'::regprocedure LOOP

@@ -226,7 +226,8 @@ BEGIN
                     SELECT 1 FROM pg_catalog.pg_partition_ancestors(part) AS a
                       JOIN @extschema@.cache_invalidation_config AS c ON c.target = a.relid);
                 CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
-                                           WHERE t.tgrelid = part AND t.tgname = 'clinical_cache_invalidation_truncate');
+                                           WHERE t.tgrelid = part AND t.tgname = 'clinical_cache_invalidation_truncate'
+                                             AND t.tgfoid = '@extschema@.cache_invalidation_trigger()'::regprocedure);
                 EXECUTE pg_catalog.format('DROP TRIGGER clinical_cache_invalidation_truncate ON %s', part);
             END LOOP;
             CONTINUE;

@@ -5,7 +5,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(37);
+SELECT plan(39);
 
 SELECT setseed(0.42);
 CREATE TEMP TABLE m AS
@@ -145,6 +145,11 @@ SELECT throws_ok($$SELECT clinical.describe(x, NULL) FROM (VALUES (1.0::float8))
                  'describe() with a NULL method is an error, not r7');
 SELECT throws_ok($$SELECT clinical.describe(x, m) FROM (VALUES (1.0::float8, 'r7'), (2.0, 'sas5')) v(x, m)$$, '22023', NULL,
                  'describe() with a different method in a later row of the group is an error');
+
+SELECT is(clinical.mean('exact n=100000000 nmiss=0 nan=0 posinf=0 neginf=0 sx=3730000006.2 sxx=0 min=37.3 max=37.3 {37.3:100000000}'::clinical.summary)::numeric(10,4),
+          37.3000::numeric(10,4), 'summary input allows the rounding a running sum of 1e8 values carries');
+SELECT throws_ok($$SELECT clinical.describe(x, m || '') FROM (VALUES (1.0::float8, 'r7'), (2.0, 'sas5')) v(x, m)$$, '22023', NULL,
+                 'describe() notices a method computed per row that changes');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -6,7 +6,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(107);
+SELECT plan(109);
 
 -- objects
 SELECT has_table('clinical', 'audit_log', 'table clinical.audit_log exists');
@@ -413,6 +413,18 @@ SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_pp_2
 
 SELECT throws_ok($$SELECT clinical.enable_audit('public.tap_pp', exclude_columns => '{site,site}')$$, '22023', NULL,
                  'enable_audit() refuses a column named twice in one list');
+
+INSERT INTO public.tap_js VALUES (4, '{"id": "3e4a9b", "t": "caf\u00e9", "n": 1.5e3}');
+SELECT is((SELECT jsonb_typeof(new_row->'doc') FROM clinical.audit_log
+            WHERE table_name = 'public.tap_js' AND pk->>'id' = '4'), 'object',
+          'json with exponents, escapes and hex ids jsonb can hold is stored as an object');
+CREATE TABLE public.tap_fx (id int PRIMARY KEY);
+SELECT clinical.enable_audit('public.tap_fx');
+ALTER TRIGGER clinical_audit ON public.tap_fx RENAME TO fx_old;
+CREATE FUNCTION public.tap_noop() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RETURN NULL; END $f$;
+CREATE TRIGGER clinical_audit AFTER INSERT ON public.tap_fx FOR EACH ROW EXECUTE FUNCTION public.tap_noop();
+SELECT throws_ok($$SELECT clinical.disable_audit('public.tap_fx')$$, '42710', NULL,
+                 'disable_audit() does not drop a trigger named clinical_audit that is not an audit trigger');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -7,7 +7,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
-SELECT plan(43);
+SELECT plan(44);
 
 SELECT has_function('clinical', 'pseudonym', ARRAY['text', 'integer', 'text', 'integer']);
 SELECT has_function('clinical', 'pseudonym_bytea', ARRAY['bytea', 'integer']);
@@ -144,12 +144,18 @@ CREATE ROLE pseud_tap_owner NOLOGIN;
 CREATE TABLE public.tap_po (id int, mrn text);
 ALTER TABLE public.tap_po OWNER TO pseud_tap_owner;
 GRANT USAGE ON SCHEMA clinical TO pseud_tap_owner;
-GRANT EXECUTE ON FUNCTION clinical.enable_pseudonymization(regclass, text[], integer, text) TO pseud_tap_owner;
+GRANT EXECUTE ON FUNCTION clinical.enable_pseudonymization(regclass, text[], integer, text),
+                          clinical._pseudonym_check(integer, text) TO pseud_tap_owner;
 SET LOCAL ROLE pseud_tap_owner;
 SELECT lives_ok($$SELECT clinical.enable_pseudonymization('public.tap_po', '{mrn}')$$,
                 'a table owner granted enable_pseudonymization() alone can use it');
 SELECT throws_ok($$SELECT clinical.enable_pseudonymization('public.tap_pv', '{mrn}')$$, '42501',
                  'must be owner of table public.tap_pv', '... on a table it does not own it is refused up front');
+RESET ROLE;
+
+SET LOCAL ROLE pseud_tap_user;
+SELECT throws_like($$SELECT clinical._pseudonym_check(1, NULL)$$, '%permission denied%',
+                   'the keyring check is not open to PUBLIC (it would list the key versions)');
 RESET ROLE;
 
 SELECT * FROM finish();
