@@ -75,21 +75,43 @@ clinical_strcasestr(const char *hay, const char *needle)
 	return NULL;
 }
 
+/*
+ * Keep the Redis password out of messages: a message that names the
+ * setting as PostgreSQL quotes it ("clinical.redis_password") and goes on
+ * to a quoted value (a reload's "changed to", an invalid value) loses
+ * everything after the name; the statement of a message is not logged
+ * when it names the setting (ALTER SYSTEM SET ... = 'secret'). Other
+ * messages - the reason a SET was refused, a user's own text, a column
+ * that happens to be called redis_password - are left as they are.
+ */
+/* clinical.database names a database: not empty */
+static bool
+clinical_check_database(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("Name the database the worker is to work in.");
+		return false;
+	}
+	return true;
+}
+
 static void
 clinical_emit_log(ErrorData *edata)
 {
-	static const char secret_name[] = "redis_password";
+	static const char quoted_name[] = "\"clinical.redis_password\"";
+	static const char setting_name[] = "clinical.redis_password";
 	char	   *at;
 
 	/* GUC names are case-insensitive: so is the match */
-	if (edata->message && (at = clinical_strcasestr(edata->message, secret_name)) != NULL)
+	if (edata->message && (at = clinical_strcasestr(edata->message, quoted_name)) != NULL &&
+		strchr(at + strlen(quoted_name), '"') != NULL)
 	{
-		size_t		keep = (at - edata->message) + strlen(secret_name);
+		size_t		keep = (at - edata->message) + strlen(quoted_name);
 
-		edata->message = psprintf("%.*s%s [value hidden]", (int) keep, edata->message,
-								  at[strlen(secret_name)] == '"' ? "\"" : "");
+		edata->message = psprintf("%.*s [value hidden]", (int) keep, edata->message);
 	}
-	if (debug_query_string && clinical_strcasestr(debug_query_string, secret_name) != NULL)
+	if (debug_query_string && clinical_strcasestr(debug_query_string, setting_name) != NULL)
 		edata->hide_stmt = true;
 
 	if (prev_emit_log_hook)
@@ -144,7 +166,7 @@ clinical_define_gucs(void)
 							   process_shared_preload_libraries_in_progress ?
 							   PGC_POSTMASTER : PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   clinical_check_database, NULL, NULL);
 
 	DefineCustomIntVariable("clinical.maintenance_interval",
 							"Time between partition maintenance runs of the background worker.",

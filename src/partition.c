@@ -172,12 +172,15 @@ static const char *const part_step_names[] = {"create", "drop", "detach", "archi
 static bool
 part_check_now_setting(char **newval, void **extra, GucSource source)
 {
+	volatile TimestampTz ts = 0;
+
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
+
 	PG_TRY();
 	{
-		(void) DirectFunctionCall3(timestamptz_in, CStringGetDatum(*newval),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(*newval),
+													 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 	}
 	PG_CATCH();
 	{
@@ -186,6 +189,12 @@ part_check_now_setting(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	PG_END_TRY();
+	/* "infinity" as the clock would have maintenance create partitions without end */
+	if (TIMESTAMP_NOT_FINITE(ts))
+	{
+		GUC_check_errdetail("The maintenance clock must be a finite timestamp.");
+		return false;
+	}
 	return true;
 }
 
@@ -215,7 +224,7 @@ part_check_interval_setting(char **newval, void **extra, GucSource source)
 	if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
 		(iv->month == 0 && iv->day == 0 && iv->time == 0))
 	{
-		GUC_check_errdetail("The interval must be positive.");
+		GUC_check_errdetail("Each of its months, days and time must be positive or zero, and not all of them zero.");
 		return false;
 	}
 	return true;
@@ -1616,6 +1625,12 @@ part_maintain_set(PartRun *run, PartSet *set)
 
 	/* creation */
 	part_create_range(&lay, set, run->now, &from, &to);
+	if (to - from >= PART_MAX_CREATE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("maintenance would create " INT64_FORMAT " partitions at once", to - from + 1),
+				 errdetail("One run creates at most %d partitions per set.", PART_MAX_CREATE),
+				 errhint("Check clinical.maintenance_now and the set's premake; create older partitions with clinical.create_time_partitions().")));
 	for (k = from; k <= to; k++)
 	{
 		struct pg_tm tm;

@@ -25,6 +25,13 @@ tap_is "nothing in pg_db_role_setting" \
 tap_check "the server log does not contain the password" test "$(grep -c -- "$secret" "$PGLOG")" = 0
 tap_check "the server log says the setting changed" grep -q 'redis_password\" \[value hidden\]' "$PGLOG"
 
+out=$(q -c "SET clinical.redis_password = 'x'" 2>&1)
+tap_check "a refused SET keeps its reason (the hiding touches only messages with a value)" grep -q 'cannot be changed now' <<<"$out"
+out=$(q -c "DO \$\$ BEGIN RAISE EXCEPTION 'rotate redis_password now: the old one leaked'; END \$\$" 2>&1)
+tap_check "a user's own message mentioning redis_password is left whole" grep -q 'rotate redis_password now: the old one leaked' <<<"$out"
+out=$(q -c "ALTER SYSTEM SET clinical.database = ''" 2>&1)
+tap_check "clinical.database cannot be set empty" grep -q 'Name the database' <<<"$out"
+
 q -c "ALTER SYSTEM RESET clinical.redis_password" >/dev/null
 q -c "SELECT pg_reload_conf()" >/dev/null
 q -c "DROP ROLE secret_reader" >/dev/null

@@ -8,7 +8,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(92);
+SELECT plan(94);
 SET LOCAL timezone = 'UTC';
 SET LOCAL clinical.maintenance_now = '2026-03-15 12:00+00';
 
@@ -283,6 +283,10 @@ CREATE VIEW tap_dn_default AS SELECT 1 AS x;
 SELECT throws_ok($$SELECT clinical.create_time_partitions('tap_dn', 'at', '1 month')$$, '42P07',
                  'relation "tap_dn_default" already exists',
                  'a default partition name taken by another relation is refused with the set''s own message');
+
+SELECT throws_ok($$SET clinical.maintenance_now = 'infinity'$$, '22023', NULL,
+                 'the maintenance clock cannot be infinity (a run would create partitions without end)');
+SELECT throws_ok($$SET clinical.maintenance_now = '-infinity'$$, '22023', NULL, '... nor -infinity');
 
 SELECT * FROM finish();
 ROLLBACK;
