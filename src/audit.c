@@ -1125,29 +1125,30 @@ audit_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *vp)
 	}
 }
 
+/* About the bytes a key and its value take in a jsonb object. */
+static inline uint64
+audit_pair_size(const JsonbPair *pair)
+{
+	const JsonbValue *v = &pair->value;
+	uint64		size = pair->key.val.string.len + 16;
+
+	if (v->type == jbvString)
+		size += v->val.string.len;
+	else if (v->type == jbvBinary)
+		size += v->val.binary.len;
+	else if (v->type == jbvNumeric)
+		size += VARSIZE_ANY(v->val.numeric);
+	return size;
+}
+
 /*
  * A jsonb value holds at most 256 MB (JENTRY_OFFLENMASK). A row too large
  * for its audit record gets an error that says so and what to do, not
  * jsonb's own.
  */
 static void
-audit_check_object_size(AuditEntry *entry, const JsonbPair *pairs, int n)
+audit_check_object_size(AuditEntry *entry, uint64 total)
 {
-	uint64		total = 0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		const JsonbValue *v = &pairs[i].value;
-
-		total += pairs[i].key.val.string.len + 16;
-		if (v->type == jbvString)
-			total += v->val.string.len;
-		else if (v->type == jbvBinary)
-			total += v->val.binary.len;
-		else if (v->type == jbvNumeric)
-			total += VARSIZE_ANY(v->val.numeric);
-	}
 	if (total > JENTRY_OFFLENMASK)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -1169,6 +1170,7 @@ audit_row_object(AuditEntry *entry, const Datum *values, const bool *nulls,
 	JsonbParseState *st = NULL;
 	JsonbValue	obj;
 	JsonbValue *res;
+	uint64		size = 0;
 	int			n = 0;
 	int			i;
 
@@ -1185,10 +1187,11 @@ audit_row_object(AuditEntry *entry, const Datum *values, const bool *nulls,
 		pairs[n].key.val.string.len = c->namelen;
 		audit_value(c, values[c->attnum - 1], nulls[c->attnum - 1], &pairs[n].value);
 		pairs[n].order = n;
+		size += audit_pair_size(&pairs[n]);
 		n++;
 	}
 
-	audit_check_object_size(entry, pairs, n);
+	audit_check_object_size(entry, size);
 
 	/* scalars only: convert the object in one go, no per-row key sort */
 	if (!entry->has_json)

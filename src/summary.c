@@ -97,6 +97,7 @@ typedef struct SummState
 	int64		capacity;		/* power of 2 */
 	SummEntry  *slots;
 	bool		method_set;		/* describe(x, method): method read from a row */
+	int			method_len;
 	char		method_text[8]; /* ... and its name, to compare later rows' */
 } SummState;
 
@@ -600,10 +601,10 @@ clinical_summ_accum(PG_FUNCTION_ARGS)
 		{
 			st->method = summ_parse_method(mt);		/* known names are short */
 			memcpy(st->method_text, VARDATA_ANY(mt), len);
-			st->method_text[len] = '\0';
+			st->method_len = len;
 			st->method_set = true;
 		}
-		else if (len != (int) strlen(st->method_text) ||
+		else if (len != st->method_len ||
 				 memcmp(VARDATA_ANY(mt), st->method_text, len) != 0)
 			summ_method_mismatch();
 	}

@@ -212,6 +212,7 @@ AS $$
 DECLARE
     cmd record;
     added regclass;
+    detached text[];
     args text;
     part regclass;
 BEGIN
@@ -220,8 +221,9 @@ BEGIN
         -- a detached table loses the parent's row trigger (PostgreSQL drops
         -- the clone); its TRUNCATE trigger, and its partitions', go too
         -- unless a table of the detached tree is configured itself
-        IF @extschema@._ddl_detached_name(cmd.command) IS NOT NULL THEN
-            FOR part IN SELECT * FROM @extschema@._ddl_detached_tables(@extschema@._ddl_detached_name(cmd.command)) LOOP
+        detached := @extschema@._ddl_detached_name(cmd.command);
+        IF detached IS NOT NULL THEN
+            FOR part IN SELECT * FROM @extschema@._ddl_detached_tables(detached) LOOP
                 CONTINUE WHEN EXISTS (
                     SELECT 1 FROM pg_catalog.pg_partition_ancestors(part) AS a
                       JOIN @extschema@.cache_invalidation_config AS c ON c.target = a.relid);
