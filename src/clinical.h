@@ -107,7 +107,7 @@ extern bool redis_exec(int nreplies, struct redisReply **replies, char *err, siz
 extern void inval_define_gucs(void);
 extern void inval_worker_register(void);
 /* clinical.invalidation_queue, its sequence and its owner (cached; invalidate.c) */
-extern void clinical_inval_queue(Oid *relid, Oid *seqid, Oid *owner);
+extern void clinical_inval_queue(Oid *relid, Oid *owner);
 extern PGDLLEXPORT void clinical_inval_worker_main(Datum main_arg);
 
 /* partition.c */
@@ -159,6 +159,7 @@ typedef struct ClinicalRowWriter
 } ClinicalRowWriter;
 
 extern ClinicalRowWriter *clinical_rowwriter_open(Oid relid);
+extern int	clinical_attno(Relation rel, const char *name, Oid type);
 extern int	clinical_rowwriter_attno(ClinicalRowWriter *w, const char *name, Oid type);
 extern void clinical_rowwriter_clear(ClinicalRowWriter *w);
 extern void clinical_rowwriter_insert(ClinicalRowWriter *w);

@@ -4,8 +4,8 @@
  *	  Cache invalidation, the delivering side: the "clinical invalidator"
  *	  background worker. It runs in clinical.database on a primary, wakes
  *	  when a transaction that wrote invalidations commits (or every
- *	  clinical.invalidation_poll_interval), claims queue rows with SKIP
- *	  LOCKED, de-duplicates them, pipelines UNLINK (and PUBLISH) to Redis
+ *	  clinical.invalidation_poll_interval), reads batches of queue rows,
+ *	  de-duplicates them, pipelines UNLINK (and PUBLISH) to Redis
  *	  and deletes the rows only after Redis acknowledged every command:
  *	  at-least-once delivery, never before commit. On any Redis error it
  *	  reconnects with exponential backoff and jitter. It is a worker of its
@@ -24,6 +24,7 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/vacuum.h"
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
 #endif
@@ -31,9 +32,12 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_node.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/bufmgr.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -41,6 +45,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -54,6 +59,16 @@ static int	inval_poll_interval = 1000;
 static int	inval_redelete_ms = 0;
 static int	inval_max_age = 3600;
 static int	inval_batch_size = 5000;
+
+/* the worker's own vacuum of the queue: see inval_vacuum_queue() */
+#define INVAL_VACUUM_ROWS 2000
+#define INVAL_VACUUM_MIN_MS 100
+#define INVAL_VACUUM_IDLE_MS 10000
+#define INVAL_VACUUM_TRUNCATE_PAGES 128
+
+static uint64 inval_dead_rows = 0;	/* deleted since the last vacuum */
+static TimestampTz inval_last_vacuum = 0;
+static BlockNumber inval_queue_pages = 0;	/* the queue's size at the last delivery */
 
 void
 inval_define_gucs(void)
@@ -278,32 +293,23 @@ inval_deliver_batch(char *err, size_t errlen)
 	ItemPointerData *tids;
 	Relation	queue;
 	Oid			queue_relid,
-				seqid,
 				owner;
 	redisReply **replies;
 	bool		ok = true;
-	int			nestlevel;
 
 	/*
-	 * The claim wants the oldest rows: the left end of the queue's primary
-	 * key. After an outage has been drained and vacuumed, the statistics
-	 * say the queue is nearly empty while its heap keeps its old size, and
-	 * the planner, unable to count on the LIMIT, prefers a sequential scan
-	 * and a sort, which would read the whole heap in every round. Rule that
-	 * plan out while the claim is planned (the cached plan is re-planned
-	 * when the statistics change) and run.
+	 * The worker is the queue's only reader and only deleter (a user's own
+	 * DELETE is tolerated below), so rows need no lock: a row lock would
+	 * cost a WAL record a row. The queue has no index (writers would all
+	 * insert into its rightmost leaf): a batch is the first rows of a
+	 * sequential scan, in no particular order; a round repeats batches
+	 * until the queue is empty, so none waits longer than the backlog.
 	 */
 	arg = Int32GetDatum(inval_batch_size);
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_bitmapscan", "off", PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_plan(inval_plan(&inval_claim_plan,
-									 "SELECT ctid, op, key, channel FROM clinical.invalidation_queue "
-									 "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", 1, claimtypes),
-						  &arg, NULL, false, 0);
-	AtEOXact_GUC(true, nestlevel);
+									 "SELECT ctid, op, key, channel FROM clinical.invalidation_queue LIMIT $1",
+									 1, claimtypes),
+						  &arg, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the invalidation queue: %s", SPI_result_code_string(rc));
 	nrows = (int) SPI_processed;
@@ -318,7 +324,7 @@ inval_deliver_batch(char *err, size_t errlen)
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		/* the rows are locked: their ctids stay valid until the delete */
+		/* live committed rows: only this worker deletes them, so the ctids stay theirs */
 		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, td, 1, &isnull)), &tids[i]);
 		rows[i].op = DatumGetInt16(SPI_getbinval(tup, td, 2, &isnull));
 		rows[i].key = SPI_getvalue(tup, td, 3);
@@ -390,15 +396,23 @@ inval_deliver_batch(char *err, size_t errlen)
 	}
 
 	/*
-	 * Every command was acknowledged: now the rows may go. They are locked
-	 * by this transaction, so their ctids are still theirs; deleting them
-	 * by ctid in the heap costs the same whatever the size of the queue
-	 * (a cached SQL plan could not know the array's size and may scan).
+	 * Every command was acknowledged: now the rows may go, by ctid in the
+	 * heap, which costs the same whatever the size of the queue. A row
+	 * someone else deleted meanwhile (by hand) is gone already.
 	 */
-	clinical_inval_queue(&queue_relid, &seqid, &owner);
+	clinical_inval_queue(&queue_relid, &owner);
 	queue = table_open(queue_relid, RowExclusiveLock);
+	inval_queue_pages = RelationGetNumberOfBlocks(queue);
 	for (i = 0; i < nrows; i++)
-		simple_heap_delete(queue, &tids[i]);
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		res = heap_delete(queue, &tids[i], GetCurrentCommandId(true), InvalidSnapshot,
+						  true, &tmfd, false);
+		if (res != TM_Ok && res != TM_Deleted && res != TM_SelfModified)
+			elog(ERROR, "could not delete a delivered invalidation: result %d", (int) res);
+	}
 	table_close(queue, NoLock);
 
 	/* remember the keys for the second delete */
@@ -573,6 +587,70 @@ inval_expire(void)
 }
 
 /*
+ * Vacuum the queue. Every delivered row leaves a dead tuple, and the queue
+ * has no index: until a vacuum makes the space reusable, writers extend the
+ * heap and every round's scan reads the dead rows of all the traffic since.
+ * Autovacuum visits a database once per autovacuum_naptime (a minute), far
+ * too seldom for a queue that takes tens of thousands of rows a second, so
+ * the worker vacuums it itself (autovacuum is off for the queue; its
+ * anti-wraparound runs still happen) once it has deleted
+ * INVAL_VACUUM_ROWS rows, at most every INVAL_VACUUM_MIN_MS (and, when
+ * fewer rows came, INVAL_VACUUM_IDLE_MS after the last vacuum): a small
+ * table, a fraction of a millisecond. Called outside a transaction; the
+ * vacuum runs in transactions of its own.
+ *
+ * Truncating empty pages at the heap's end takes an ACCESS EXCLUSIVE lock
+ * that writers would queue behind and scans all of shared_buffers, so the
+ * queue does not (vacuum_truncate = false) except when a backlog left it
+ * larger than INVAL_VACUUM_TRUNCATE_PAGES: then every round would read
+ * the empty pages.
+ */
+static void
+inval_vacuum_queue(void)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	VacuumStmt *stmt;
+	Oid			relid,
+				owner;
+	int			wait_ms = inval_dead_rows >= INVAL_VACUUM_ROWS ? INVAL_VACUUM_MIN_MS : INVAL_VACUUM_IDLE_MS;
+
+	if (inval_dead_rows == 0 ||
+		!TimestampDifferenceExceeds(inval_last_vacuum, GetCurrentTimestamp(), wait_ms))
+		return;
+	pgstat_report_activity(STATE_RUNNING, "clinical: vacuuming the invalidation queue");
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (!clinical_extension_exists())
+	{
+		CommitTransactionCommand();
+		inval_dead_rows = 0;
+		return;
+	}
+	clinical_inval_queue(&relid, &owner);
+
+	/* the statement must outlive the transactions the vacuum commits */
+	cxt = AllocSetContextCreate(TopMemoryContext, "clinical queue vacuum", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	stmt = makeNode(VacuumStmt);
+	stmt->options = inval_queue_pages > INVAL_VACUUM_TRUNCATE_PAGES ?
+		list_make1(makeDefElem("truncate", (Node *) makeString("true"), -1)) : NIL;
+	stmt->rels = list_make1(makeVacuumRelation(makeRangeVar("clinical", "invalidation_queue", -1),
+											   relid, NIL));
+	stmt->is_vacuumcmd = true;
+	PortalContext = cxt;
+	MemoryContextSwitchTo(old);
+	ExecVacuum(make_parsestate(NULL), stmt, true);
+	CommitTransactionCommand();
+	PortalContext = NULL;
+	MemoryContextDelete(cxt);
+
+	inval_dead_rows = 0;
+	inval_last_vacuum = GetCurrentTimestamp();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
  * One round in a transaction: expire old entries, deliver batches while
  * there are full ones. Returns false on a Redis error.
  */
@@ -598,6 +676,7 @@ inval_round(bool connected, char *err, size_t errlen)
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		inval_dead_rows += dropped;
 		if (dropped > 0)
 		{
 			ereport(WARNING,
@@ -621,12 +700,16 @@ inval_round(bool connected, char *err, size_t errlen)
 		{
 			int			n;
 
-			/* one batch a transaction keeps row locks short */
+			/* one batch a transaction: its deletes commit as soon as Redis acknowledged */
 			n = inval_deliver_batch(err, errlen);
 			if (n < 0)
 				ok = false;
-			else if (n == inval_batch_size)
-				SetLatch(MyLatch);	/* more is waiting */
+			else
+			{
+				inval_dead_rows += n;
+				if (n == inval_batch_size)
+					SetLatch(MyLatch);	/* more is waiting */
+			}
 		}
 		SPI_finish();
 	}
@@ -721,6 +804,7 @@ clinical_inval_worker_main(Datum main_arg)
 			(void) inval_round(false, err, sizeof(err));	/* still expire old entries */
 		if (ok && redis_is_connected())
 			ok = inval_redelete_due(err, sizeof(err));
+		inval_vacuum_queue();
 
 		if (!ok)
 		{

@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -27,10 +28,10 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
-#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -269,13 +270,12 @@ inval_hash(int16 op, const char *channel, const char *key)
 static void inval_flush(void);
 
 /*
- * clinical.invalidation_queue, its identity sequence and its owner, looked
+ * clinical.invalidation_queue and its owner, looked
  * up at the first write of a session and kept until a relcache
  * invalidation of the queue (ALTER, DROP EXTENSION, ownership change) or of
  * every relation says they may have changed.
  */
 static Oid	inval_queue_relid = InvalidOid;
-static Oid	inval_queue_seqid = InvalidOid;
 static Oid	inval_queue_relowner = InvalidOid;
 static bool inval_queue_callback = false;
 
@@ -286,17 +286,17 @@ static void
 inval_queue_relcache_callback(Datum arg, Oid relid)
 {
 	inval_queue_invals++;
-	if (!OidIsValid(relid) || relid == inval_queue_relid || relid == inval_queue_seqid)
+	if (!OidIsValid(relid) || relid == inval_queue_relid)
 		inval_queue_valid = false;
 }
 
 /*
- * The queue's relid, sequence and owner. The queue is not readable or
+ * The queue's relid and owner. The queue is not readable or
  * writable by ordinary roles, so the rows of any writer are inserted as
  * its owner.
  */
 void
-clinical_inval_queue(Oid *relid, Oid *seqid, Oid *ownerp)
+clinical_inval_queue(Oid *relid, Oid *ownerp)
 {
 	/*
 	 * Any relcache invalidation that arrives during the lookups (they may
@@ -307,7 +307,6 @@ clinical_inval_queue(Oid *relid, Oid *seqid, Oid *ownerp)
 		uint64		invals;
 		Oid			nsp;
 		Oid			rel;
-		Oid			seq;
 		Oid			owner;
 		HeapTuple	tup;
 
@@ -319,8 +318,7 @@ clinical_inval_queue(Oid *relid, Oid *seqid, Oid *ownerp)
 		invals = inval_queue_invals;
 		nsp = get_namespace_oid("clinical", true);
 		rel = OidIsValid(nsp) ? get_relname_relid("invalidation_queue", nsp) : InvalidOid;
-		seq = OidIsValid(nsp) ? get_relname_relid("invalidation_queue_id_seq", nsp) : InvalidOid;
-		if (!OidIsValid(rel) || !OidIsValid(seq))
+		if (!OidIsValid(rel))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("relation \"clinical.invalidation_queue\" does not exist"),
@@ -333,12 +331,10 @@ clinical_inval_queue(Oid *relid, Oid *seqid, Oid *ownerp)
 		if (invals != inval_queue_invals)
 			continue;
 		inval_queue_relowner = owner;
-		inval_queue_seqid = seq;
 		inval_queue_relid = rel;
 		inval_queue_valid = true;
 	}
 	*relid = inval_queue_relid;
-	*seqid = inval_queue_seqid;
 	*ownerp = inval_queue_relowner;
 }
 
@@ -448,51 +444,63 @@ inval_forget(void)
 }
 
 /*
- * Write the keys not yet written to the queue in one INSERT ... SELECT
- * unnest(...). Runs in the current (sub)transaction; written keys stay in
- * the set (so repeats are not queued again) until it holds INVAL_KEEP keys.
- */
-/*
- * Write n queue rows straight into clinical.invalidation_queue: heap and
- * index inserts, no executor start-up or SPI per commit. The id comes from
- * the identity sequence and enqueued_at is the transaction's now(), as the
- * column defaults would give; op is 0 or 1 as the CHECK constraint says.
+ * Write n queue rows straight into clinical.invalidation_queue: heap
+ * inserts, no executor or SPI per commit. enqueued_at is the transaction's
+ * now(), as the column default would give; op is 0 or 1 as the CHECK
+ * constraint says. The queue is a heap without an index; should someone
+ * have added one or changed its access method, the rows go through the
+ * row writer, which maintains indexes and takes any table AM.
  */
 static void
-inval_insert_direct(Oid relid, Oid seqid, Datum *keys, Datum *channels, bool *chnulls,
+inval_insert_direct(Oid relid, Datum *keys, Datum *channels, bool *chnulls,
 					Datum *ops, int n)
 {
-	ClinicalRowWriter *w;
-	int			a_id,
-				a_op,
+	Relation	rel;
+	ClinicalRowWriter *w = NULL;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+	int			a_op,
 				a_key,
 				a_channel,
 				a_at;
 	int			i;
 
-	w = clinical_rowwriter_open(relid);
-	a_id = clinical_rowwriter_attno(w, "id", INT8OID);
-	a_op = clinical_rowwriter_attno(w, "op", INT2OID);
-	a_key = clinical_rowwriter_attno(w, "key", TEXTOID);
-	a_channel = clinical_rowwriter_attno(w, "channel", TEXTOID);
-	a_at = clinical_rowwriter_attno(w, "enqueued_at", TIMESTAMPTZOID);
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (rel->rd_rel->relhasindex || rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+		w = clinical_rowwriter_open(relid);
+	a_op = clinical_attno(rel, "op", INT2OID);
+	a_key = clinical_attno(rel, "key", TEXTOID);
+	a_channel = clinical_attno(rel, "channel", TEXTOID);
+	a_at = clinical_attno(rel, "enqueued_at", TIMESTAMPTZOID);
+	values = w ? w->values : palloc(sizeof(Datum) * desc->natts);
+	nulls = w ? w->nulls : palloc(sizeof(bool) * desc->natts);
 
 	for (i = 0; i < n; i++)
 	{
-		clinical_rowwriter_clear(w);
-		w->values[a_id] = Int64GetDatum(nextval_internal(seqid, false));
-		w->nulls[a_id] = false;
-		w->values[a_op] = ops[i];
-		w->nulls[a_op] = false;
-		w->values[a_key] = keys[i];
-		w->nulls[a_key] = false;
-		w->values[a_channel] = channels[i];
-		w->nulls[a_channel] = chnulls[i];
-		w->values[a_at] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		w->nulls[a_at] = false;
-		clinical_rowwriter_insert(w);
+		memset(nulls, true, sizeof(bool) * desc->natts);
+		values[a_op] = ops[i];
+		nulls[a_op] = false;
+		values[a_key] = keys[i];
+		nulls[a_key] = false;
+		values[a_channel] = channels[i];
+		nulls[a_channel] = chnulls[i];
+		values[a_at] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		nulls[a_at] = false;
+		if (w)
+			clinical_rowwriter_insert(w);
+		else
+		{
+			HeapTuple	tup = heap_form_tuple(desc, values, nulls);
+
+			heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
+			heap_freetuple(tup);
+		}
 	}
-	clinical_rowwriter_close(w);
+	if (w)
+		clinical_rowwriter_close(w);
+	table_close(rel, NoLock);
 }
 
 static void
@@ -509,12 +517,11 @@ inval_flush(void)
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			relid,
-				seqid,
 				owner;
 
 	if (inval_set == NULL || inval_nunwritten == 0)
 		return;
-	clinical_inval_queue(&relid, &seqid, &owner);
+	clinical_inval_queue(&relid, &owner);
 
 	keys = palloc(sizeof(Datum) * inval_nunwritten);
 	channels = palloc(sizeof(Datum) * inval_nunwritten);
@@ -542,14 +549,14 @@ inval_flush(void)
 	if (pushed)
 		PushActiveSnapshot(GetTransactionSnapshot());
 	/*
-	 * Write as the queue's owner (the identity sequence is the owner's), in
+	 * Write as the queue's owner (ordinary roles have no rights on it), in
 	 * a restricted operation; no SQL runs, so the writer's search_path
 	 * plays no part. An error restores the user at (sub)transaction abort.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	inval_insert_direct(relid, seqid, keys, channels, chnulls, ops, n);
+	inval_insert_direct(relid, keys, channels, chnulls, ops, n);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (pushed)
 		PopActiveSnapshot();

@@ -213,9 +213,9 @@ clinical_rowwriter_open(Oid relid)
 
 /* The 0-based attribute index of a column of the given type; errors if none. */
 int
-clinical_rowwriter_attno(ClinicalRowWriter *w, const char *name, Oid type)
+clinical_attno(Relation rel, const char *name, Oid type)
 {
-	TupleDesc	desc = RelationGetDescr(w->rel);
+	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
 	for (i = 0; i < desc->natts; i++)
@@ -227,8 +227,14 @@ clinical_rowwriter_attno(ClinicalRowWriter *w, const char *name, Oid type)
 			return i;
 	}
 	elog(ERROR, "relation \"%s\" has no column \"%s\" of type %s",
-		 RelationGetRelationName(w->rel), name, format_type_be(type));
+		 RelationGetRelationName(rel), name, format_type_be(type));
 	return -1;					/* keep compiler quiet */
+}
+
+int
+clinical_rowwriter_attno(ClinicalRowWriter *w, const char *name, Oid type)
+{
+	return clinical_attno(w->rel, name, type);
 }
 
 /* Set every column to NULL before filling a row. */

@@ -15,20 +15,22 @@ COMMENT ON TABLE @extschema@.cache_invalidation_config IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.cache_invalidation_config', '');
 
 CREATE TABLE @extschema@.invalidation_queue (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     op smallint NOT NULL DEFAULT 0 CHECK (op IN (0, 1)),
     key text NOT NULL,
     channel text,
     enqueued_at timestamptz NOT NULL DEFAULT now()
 ) USING heap;   -- the worker deletes delivered rows by ctid in the heap
+-- No key and no index: every committing writer inserts here, and a btree
+-- on a growing identity made all of them insert into its rightmost leaf.
+-- The one reader, the worker, reads the whole (small) heap in each round.
 COMMENT ON TABLE @extschema@.invalidation_queue IS
 'Committed invalidations waiting for the invalidator worker: op 0 = UNLINK key (and PUBLISH to channel), op 1 = SCAN MATCH key as a pattern and UNLINK (TRUNCATE)';
-COMMENT ON SEQUENCE @extschema@.invalidation_queue_id_seq IS 'Identity of clinical.invalidation_queue rows';
 REVOKE ALL ON @extschema@.invalidation_queue FROM PUBLIC;
--- a queue: every row is inserted once and deleted once, so vacuum it by
--- the number of dead rows, not by a fraction of a table that is mostly empty
+-- every row is inserted once and deleted once, by the worker, which also
+-- vacuums the queue (often: autovacuum would come once a minute)
+-- and truncates its tail only after a backlog (the lock would stall writers)
 ALTER TABLE @extschema@.invalidation_queue
-  SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
+  SET (autovacuum_enabled = false, vacuum_truncate = false);
 
 CREATE FUNCTION @extschema@.cache_invalidation_trigger()
 RETURNS trigger

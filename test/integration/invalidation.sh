@@ -117,6 +117,14 @@ kb=$(( mem / 1024 ))
 echo "# the same UPDATE inside a savepoint: ${kb} kB"
 tap_check "inside a savepoint too (JDBC autosave, ON_ERROR_ROLLBACK) memory stays bounded (0 < kB < 16 MB)" test "$kb" -gt 0 -a "$kb" -lt 16384
 tap_check "the queue drains" wait_until 60 queue_empty
+# the queue has no index and autovacuum is off for it: the worker vacuums it
+queue_small() {
+  [ "$(q -c "SELECT pg_relation_size('clinical.invalidation_queue') / 8192 <= 128 AND vacuum_count > 0
+               FROM pg_stat_user_tables WHERE relid = 'clinical.invalidation_queue'::regclass")" = t ]
+}
+echo "# queue heap after the backlog: $(q -c "SELECT pg_relation_size('clinical.invalidation_queue') / 8192") pages"
+tap_check "the worker vacuums the queue: after the backlog its heap is cut back to at most 128 pages" wait_until 30 queue_small
+echo "# queue heap then: $(q -c "SELECT pg_relation_size('clinical.invalidation_queue') / 8192") pages"
 
 # Redis refusing AUTH: counted, the password is not in the error
 rcli CONFIG SET requirepass right-pass >/dev/null

@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(124);
+SELECT plan(125);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -71,10 +71,11 @@ SELECT has_table('clinical', 'invalidation_queue', 'table clinical.invalidation_
 SELECT is((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END,
                              ', ' ORDER BY attnum)
              FROM pg_attribute WHERE attrelid = 'clinical.invalidation_queue'::regclass AND attnum > 0 AND NOT attisdropped),
-          'id bigint not null, op smallint not null, key text not null, channel text, enqueued_at timestamp with time zone not null',
-          'invalidation_queue has id, op, key, channel, enqueued_at');
-SELECT is((SELECT attidentity::text FROM pg_attribute WHERE attrelid = 'clinical.invalidation_queue'::regclass AND attname = 'id'),
-          'a', 'invalidation_queue.id is GENERATED ALWAYS AS IDENTITY');
+          'op smallint not null, key text not null, channel text, enqueued_at timestamp with time zone not null',
+          'invalidation_queue has op, key, channel, enqueued_at');
+SELECT is((SELECT array_to_string(reloptions, ',') || ' indexes: ' || relhasindex FROM pg_class WHERE oid = 'clinical.invalidation_queue'::regclass),
+          'autovacuum_enabled=false,vacuum_truncate=false indexes: false',
+          'invalidation_queue has no index, and the worker (not autovacuum) vacuums it');
 SELECT is((SELECT relpersistence::text FROM pg_class WHERE oid = 'clinical.invalidation_queue'::regclass),
           'p', 'invalidation_queue is a logged table (it survives a crash)');
 SELECT throws_ok($$INSERT INTO clinical.invalidation_queue (op, key) VALUES (2, 'x')$$, '23514', NULL,
@@ -105,11 +106,11 @@ SELECT is((SELECT evtevent || ' ' || evtfoid::regproc || ' ' || array_to_string(
           'a ddl_command_end event trigger (with a COMMENT) covers partitions added later');
 SELECT is(ARRAY(SELECT c.oid::regclass::text FROM pg_class c
                  WHERE c.relnamespace = 'clinical'::regnamespace
-                   AND c.relname IN ('cache_invalidation_config', 'invalidation_queue', 'invalidation_queue_id_seq', 'cache_invalidations')
+                   AND c.relname IN ('cache_invalidation_config', 'invalidation_queue', 'cache_invalidations')
                    AND obj_description(c.oid, 'pg_class') IS NOT NULL ORDER BY 1),
           ARRAY['clinical.cache_invalidation_config', 'clinical.cache_invalidations',
-                'clinical.invalidation_queue', 'clinical.invalidation_queue_id_seq'],
-          'the tables, the view and the queue''s sequence have a COMMENT');
+                'clinical.invalidation_queue'],
+          'the tables and the view have a COMMENT');
 
 -- settings the part uses: default and how they change
 SELECT is((SELECT string_agg(name || '=' || boot_val || coalesce(unit, '') || '/' || context, ', ' ORDER BY name)
@@ -480,6 +481,18 @@ SELECT clinical.disable_cache_invalidation('public.tap_ek');
 SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'public.tap_ek'::regclass
              AND tgfoid = 'clinical.cache_invalidation_trigger()'::regprocedure), 0,
           'disable_cache_invalidation() removes the renamed trigger too (it would fail every write)');
+
+-- the queue has no index; one added by hand is kept up to date (the rows go
+-- through the row writer then)
+CREATE INDEX inv_queue_key ON clinical.invalidation_queue (key);
+DO $$ BEGIN PERFORM clinical.invalidate('indexed:q1'); PERFORM pg_temp.spill('indexed'); END $$;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT is((SELECT count(*)::int FROM clinical.invalidation_queue WHERE key = 'indexed:q1'), 1,
+          'a queue row is found through an index someone added to the queue');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP INDEX clinical.inv_queue_key;
 
 SELECT * FROM finish();
 ROLLBACK;
