@@ -41,6 +41,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -62,13 +63,17 @@ static int	inval_batch_size = 5000;
 
 /* the worker's own vacuum of the queue: see inval_vacuum_queue() */
 #define INVAL_VACUUM_ROWS 2000
-#define INVAL_VACUUM_MIN_MS 100
+#define INVAL_VACUUM_MIN_MS 250
 #define INVAL_VACUUM_IDLE_MS 10000
 #define INVAL_VACUUM_TRUNCATE_PAGES 128
+#define INVAL_VACUUM_TRUNCATE_MS 10000
 
 static uint64 inval_dead_rows = 0;	/* deleted since the last vacuum */
+static TransactionId inval_dead_xid = InvalidTransactionId; /* the first of their deleters */
 static TimestampTz inval_last_vacuum = 0;
+static TimestampTz inval_last_truncate = 0;
 static BlockNumber inval_queue_pages = 0;	/* the queue's size at the last delivery */
+static bool inval_queue_drained = false;	/* the last batch was not full */
 
 void
 inval_define_gucs(void)
@@ -298,12 +303,14 @@ inval_deliver_batch(char *err, size_t errlen)
 	bool		ok = true;
 
 	/*
-	 * The worker is the queue's only reader and only deleter (a user's own
-	 * DELETE is tolerated below), so rows need no lock: a row lock would
-	 * cost a WAL record a row. The queue has no index (writers would all
-	 * insert into its rightmost leaf): a batch is the first rows of a
-	 * sequential scan, in no particular order; a round repeats batches
-	 * until the queue is empty, so none waits longer than the backlog.
+	 * The worker is the queue's only consumer (its own expiry aside; a
+	 * user's DELETE or UPDATE by hand is tolerated below), so rows need no
+	 * lock: a row lock would cost a WAL record a row. The queue has no
+	 * index (writers would all insert into its rightmost leaf): a batch is
+	 * the first rows of a sequential scan, in no particular order. Full
+	 * batches follow each other at once; near the worker's capacity, rows
+	 * written into space a vacuum freed at the heap's start can overtake
+	 * older rows further on.
 	 */
 	arg = Int32GetDatum(inval_batch_size);
 	rc = SPI_execute_plan(inval_plan(&inval_claim_plan,
@@ -410,7 +417,8 @@ inval_deliver_batch(char *err, size_t errlen)
 
 		res = heap_delete(queue, &tids[i], GetCurrentCommandId(true), InvalidSnapshot,
 						  true, &tmfd, false);
-		if (res != TM_Ok && res != TM_Deleted && res != TM_SelfModified)
+		/* updated by hand: the new version is read (and sent) again */
+		if (res != TM_Ok && res != TM_Deleted && res != TM_Updated && res != TM_SelfModified)
 			elog(ERROR, "could not delete a delivered invalidation: result %d", (int) res);
 	}
 	table_close(queue, NoLock);
@@ -595,29 +603,46 @@ inval_expire(void)
  * the worker vacuums it itself (autovacuum is off for the queue; its
  * anti-wraparound runs still happen) once it has deleted
  * INVAL_VACUUM_ROWS rows, at most every INVAL_VACUUM_MIN_MS (and, when
- * fewer rows came, INVAL_VACUUM_IDLE_MS after the last vacuum): a small
- * table, a fraction of a millisecond. Called outside a transaction; the
- * vacuum runs in transactions of its own.
+ * fewer rows came, INVAL_VACUUM_IDLE_MS after the last vacuum), and only
+ * when the xmin horizon has passed the first of those deletes (while a
+ * long transaction holds it back a vacuum would free nothing). A small
+ * table: a fraction of a millisecond. SKIP_LOCKED: a vacuum or DDL of
+ * someone else's on the queue makes the worker skip its own, not wait.
+ * Called outside a transaction; the vacuum runs in transactions of its own.
  *
  * Truncating empty pages at the heap's end takes an ACCESS EXCLUSIVE lock
- * that writers would queue behind and scans all of shared_buffers, so the
- * queue does not (vacuum_truncate = false) except when a backlog left it
- * larger than INVAL_VACUUM_TRUNCATE_PAGES: then every round would read
- * the empty pages.
+ * that writers would queue behind, and scans all of shared_buffers, so the
+ * queue does not (vacuum_truncate = false) except after a backlog: when
+ * the heap is above INVAL_VACUUM_TRUNCATE_PAGES and the queue was drained,
+ * at most every INVAL_VACUUM_TRUNCATE_MS. Otherwise every round would read
+ * the empty pages the backlog left.
+ *
+ * Returns true when it vacuumed (the vacuum may have reset the latch).
  */
-static void
+static bool
 inval_vacuum_queue(void)
 {
 	MemoryContext cxt;
 	MemoryContext old;
 	VacuumStmt *stmt;
+	List	   *options = NIL;
 	Oid			relid,
 				owner;
-	int			wait_ms = inval_dead_rows >= INVAL_VACUUM_ROWS ? INVAL_VACUUM_MIN_MS : INVAL_VACUUM_IDLE_MS;
+	TimestampTz now = GetCurrentTimestamp();
+	TransactionId horizon;
 
 	if (inval_dead_rows == 0 ||
-		!TimestampDifferenceExceeds(inval_last_vacuum, GetCurrentTimestamp(), wait_ms))
-		return;
+		!TimestampDifferenceExceeds(inval_last_vacuum, now,
+									inval_dead_rows >= INVAL_VACUUM_ROWS ? INVAL_VACUUM_MIN_MS : INVAL_VACUUM_IDLE_MS))
+		return false;
+#if PG_VERSION_NUM >= 140000
+	horizon = GetOldestNonRemovableTransactionId(NULL);
+#else
+	horizon = GetOldestXmin(NULL, PROCARRAY_FLAGS_VACUUM);
+#endif
+	if (TransactionIdIsValid(inval_dead_xid) && !TransactionIdPrecedes(inval_dead_xid, horizon))
+		return false;
+
 	pgstat_report_activity(STATE_RUNNING, "clinical: vacuuming the invalidation queue");
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -625,16 +650,29 @@ inval_vacuum_queue(void)
 	{
 		CommitTransactionCommand();
 		inval_dead_rows = 0;
-		return;
+		inval_dead_xid = InvalidTransactionId;
+		return false;
 	}
 	clinical_inval_queue(&relid, &owner);
 
 	/* the statement must outlive the transactions the vacuum commits */
 	cxt = AllocSetContextCreate(TopMemoryContext, "clinical queue vacuum", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
+	options = lappend(options, makeDefElem("skip_locked", (Node *) makeString("true"), -1));
+#if PG_VERSION_NUM >= 140000
+	options = lappend(options, makeDefElem("process_toast", (Node *) makeString("false"), -1));
+#endif
+#if PG_VERSION_NUM >= 160000
+	options = lappend(options, makeDefElem("skip_database_stats", (Node *) makeString("true"), -1));
+#endif
+	if (inval_queue_pages > INVAL_VACUUM_TRUNCATE_PAGES && inval_queue_drained &&
+		TimestampDifferenceExceeds(inval_last_truncate, now, INVAL_VACUUM_TRUNCATE_MS))
+	{
+		options = lappend(options, makeDefElem("truncate", (Node *) makeString("true"), -1));
+		inval_last_truncate = now;
+	}
 	stmt = makeNode(VacuumStmt);
-	stmt->options = inval_queue_pages > INVAL_VACUUM_TRUNCATE_PAGES ?
-		list_make1(makeDefElem("truncate", (Node *) makeString("true"), -1)) : NIL;
+	stmt->options = options;
 	stmt->rels = list_make1(makeVacuumRelation(makeRangeVar("clinical", "invalidation_queue", -1),
 											   relid, NIL));
 	stmt->is_vacuumcmd = true;
@@ -646,8 +684,19 @@ inval_vacuum_queue(void)
 	MemoryContextDelete(cxt);
 
 	inval_dead_rows = 0;
+	inval_dead_xid = InvalidTransactionId;
 	inval_last_vacuum = GetCurrentTimestamp();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
+}
+
+/* Count rows this transaction deleted, for inval_vacuum_queue(). */
+static void
+inval_count_dead(uint64 n)
+{
+	inval_dead_rows += n;
+	if (!TransactionIdIsValid(inval_dead_xid))
+		inval_dead_xid = GetTopTransactionIdIfAny();
 }
 
 /*
@@ -673,10 +722,11 @@ inval_round(bool connected, char *err, size_t errlen)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		dropped = inval_expire();
+		if (dropped > 0)
+			inval_count_dead(dropped);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
-		inval_dead_rows += dropped;
 		if (dropped > 0)
 		{
 			ereport(WARNING,
@@ -706,8 +756,10 @@ inval_round(bool connected, char *err, size_t errlen)
 				ok = false;
 			else
 			{
-				inval_dead_rows += n;
-				if (n == inval_batch_size)
+				if (n > 0)
+					inval_count_dead(n);
+				inval_queue_drained = (n < inval_batch_size);
+				if (!inval_queue_drained)
 					SetLatch(MyLatch);	/* more is waiting */
 			}
 		}
@@ -740,6 +792,8 @@ clinical_inval_worker_main(Datum main_arg)
 
 	/* its queries are small and run often: compiling them never pays */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/* its vacuum of the queue is short and deliveries wait for it */
+	SetConfigOption("vacuum_cost_delay", "0", PGC_SUSET, PGC_S_OVERRIDE);
 
 	inval_redelete_cxt = AllocSetContextCreate(TopMemoryContext, "clinical redelete",
 											   ALLOCSET_DEFAULT_SIZES);
@@ -804,7 +858,8 @@ clinical_inval_worker_main(Datum main_arg)
 			(void) inval_round(false, err, sizeof(err));	/* still expire old entries */
 		if (ok && redis_is_connected())
 			ok = inval_redelete_due(err, sizeof(err));
-		inval_vacuum_queue();
+		if (inval_vacuum_queue())
+			SetLatch(MyLatch);	/* the vacuum may have eaten a wake-up */
 
 		if (!ok)
 		{
@@ -855,8 +910,9 @@ clinical_inval_worker_main(Datum main_arg)
 		}
 
 		/*
-		 * A worker flushes its own statistics: autovacuum counts the queue's
-		 * dead rows from them. Rate-limited inside (at most once a second).
+		 * A worker flushes its own statistics (pg_stat_user_tables shows
+		 * the queue's traffic from them). Rate-limited inside (at most
+		 * once a second).
 		 */
 		(void) pgstat_report_stat(false);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -22,7 +22,9 @@ CREATE TABLE @extschema@.invalidation_queue (
 ) USING heap;   -- the worker deletes delivered rows by ctid in the heap
 -- No key and no index: every committing writer inserts here, and a btree
 -- on a growing identity made all of them insert into its rightmost leaf.
--- The one reader, the worker, reads the whole (small) heap in each round.
+-- The worker reads it by sequential scan and keeps the heap small by
+-- vacuuming it. Without a key, logical replication (a FOR ALL TABLES
+-- publication) needs the whole row to replicate the worker's deletes.
 COMMENT ON TABLE @extschema@.invalidation_queue IS
 'Committed invalidations waiting for the invalidator worker: op 0 = UNLINK key (and PUBLISH to channel), op 1 = SCAN MATCH key as a pattern and UNLINK (TRUNCATE)';
 REVOKE ALL ON @extschema@.invalidation_queue FROM PUBLIC;
@@ -31,6 +33,7 @@ REVOKE ALL ON @extschema@.invalidation_queue FROM PUBLIC;
 -- and truncates its tail only after a backlog (the lock would stall writers)
 ALTER TABLE @extschema@.invalidation_queue
   SET (autovacuum_enabled = false, vacuum_truncate = false);
+ALTER TABLE @extschema@.invalidation_queue REPLICA IDENTITY FULL;
 
 CREATE FUNCTION @extschema@.cache_invalidation_trigger()
 RETURNS trigger

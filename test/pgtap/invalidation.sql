@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(125);
+SELECT plan(126);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -73,9 +73,10 @@ SELECT is((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) 
              FROM pg_attribute WHERE attrelid = 'clinical.invalidation_queue'::regclass AND attnum > 0 AND NOT attisdropped),
           'op smallint not null, key text not null, channel text, enqueued_at timestamp with time zone not null',
           'invalidation_queue has op, key, channel, enqueued_at');
-SELECT is((SELECT array_to_string(reloptions, ',') || ' indexes: ' || relhasindex FROM pg_class WHERE oid = 'clinical.invalidation_queue'::regclass),
-          'autovacuum_enabled=false,vacuum_truncate=false indexes: false',
-          'invalidation_queue has no index, and the worker (not autovacuum) vacuums it');
+SELECT is((SELECT array_to_string(reloptions, ',') || ' indexes: ' || relhasindex || ' replica identity: ' || relreplident::text
+             FROM pg_class WHERE oid = 'clinical.invalidation_queue'::regclass),
+          'autovacuum_enabled=false,vacuum_truncate=false indexes: false replica identity: f',
+          'invalidation_queue has no index, the worker (not autovacuum) vacuums it, and its deletes replicate (REPLICA IDENTITY FULL)');
 SELECT is((SELECT relpersistence::text FROM pg_class WHERE oid = 'clinical.invalidation_queue'::regclass),
           'p', 'invalidation_queue is a logged table (it survives a crash)');
 SELECT throws_ok($$INSERT INTO clinical.invalidation_queue (op, key) VALUES (2, 'x')$$, '23514', NULL,
@@ -493,6 +494,15 @@ SELECT is((SELECT count(*)::int FROM clinical.invalidation_queue WHERE key = 'in
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 DROP INDEX clinical.inv_queue_key;
+
+-- without a key, only REPLICA IDENTITY FULL lets a FOR ALL TABLES
+-- publication take deletes from the queue (the expiry's, by hand)
+SET LOCAL client_min_messages = error;  -- wal_level is not logical here
+CREATE PUBLICATION inv_pub_all FOR ALL TABLES;
+RESET client_min_messages;
+SELECT lives_ok($$DELETE FROM clinical.invalidation_queue WHERE key = 'no such key'$$,
+                'with a FOR ALL TABLES publication queue rows can still be deleted (expiry, by hand)');
+DROP PUBLICATION inv_pub_all;
 
 SELECT * FROM finish();
 ROLLBACK;
