@@ -21,6 +21,7 @@
 
 #include "access/heapam.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -29,6 +30,7 @@
 #include "common/pg_prng.h"
 #endif
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -144,7 +146,6 @@ typedef struct InvalRow
 	char	   *channel;
 } InvalRow;
 
-static SPIPlanPtr inval_claim_plan = NULL;
 static SPIPlanPtr inval_expire_plan = NULL;
 
 /* keys of the last batches, for the optional second delete */
@@ -282,10 +283,8 @@ inval_clear_pattern(const char *pattern, char *err, size_t errlen)
 static int
 inval_deliver_batch(char *err, size_t errlen)
 {
-	Oid			claimtypes[1] = {INT4OID};
-	Datum		arg;
-	int			rc,
-				nrows,
+	int			nrows = 0,
+				maxrows,
 				i,
 				nuniq = 0,
 				ncmds = 0,
@@ -299,6 +298,11 @@ inval_deliver_batch(char *err, size_t errlen)
 	Relation	queue;
 	Oid			queue_relid,
 				owner;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	a_op,
+				a_key,
+				a_channel;
 	redisReply **replies;
 	bool		ok = true;
 
@@ -307,35 +311,47 @@ inval_deliver_batch(char *err, size_t errlen)
 	 * user's DELETE or UPDATE by hand is tolerated below), so rows need no
 	 * lock: a row lock would cost a WAL record a row. The queue has no
 	 * index (writers would all insert into its rightmost leaf): a batch is
-	 * the first rows of a sequential scan, in no particular order. Full
-	 * batches follow each other at once; near the worker's capacity, rows
-	 * written into space a vacuum freed at the heap's start can overtake
-	 * older rows further on.
+	 * the first rows of a sequential scan, in no particular order, read
+	 * here without SQL. Full batches follow each other at once; near the
+	 * worker's capacity, rows written into space a vacuum freed at the
+	 * heap's start can overtake older rows further on.
 	 */
-	arg = Int32GetDatum(inval_batch_size);
-	rc = SPI_execute_plan(inval_plan(&inval_claim_plan,
-									 "SELECT ctid, op, key, channel FROM clinical.invalidation_queue LIMIT $1",
-									 1, claimtypes),
-						  &arg, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the invalidation queue: %s", SPI_result_code_string(rc));
-	nrows = (int) SPI_processed;
-	if (nrows == 0)
-		return 0;
-
-	rows = palloc(sizeof(InvalRow) * nrows);
-	tids = palloc(sizeof(ItemPointerData) * nrows);
-	for (i = 0; i < nrows; i++)
+	clinical_inval_queue(&queue_relid, &owner);
+	queue = table_open(queue_relid, RowExclusiveLock);
+	inval_queue_pages = RelationGetNumberOfBlocks(queue);
+	a_op = clinical_attno(queue, "op", INT2OID) + 1;
+	a_key = clinical_attno(queue, "key", TEXTOID) + 1;
+	a_channel = clinical_attno(queue, "channel", TEXTOID) + 1;
+	maxrows = Min(inval_batch_size, 1024);
+	rows = palloc(sizeof(InvalRow) * maxrows);
+	tids = palloc(sizeof(ItemPointerData) * maxrows);
+	slot = table_slot_create(queue, NULL);
+	scan = table_beginscan(queue, GetActiveSnapshot(), 0, NULL);
+	while (nrows < inval_batch_size && table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Datum		d;
 
+		if (nrows == maxrows)
+		{
+			maxrows = Min(inval_batch_size, maxrows * 2);
+			rows = repalloc(rows, sizeof(InvalRow) * maxrows);
+			tids = repalloc(tids, sizeof(ItemPointerData) * maxrows);
+		}
 		/* live committed rows: only this worker deletes them, so the ctids stay theirs */
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, td, 1, &isnull)), &tids[i]);
-		rows[i].op = DatumGetInt16(SPI_getbinval(tup, td, 2, &isnull));
-		rows[i].key = SPI_getvalue(tup, td, 3);
-		rows[i].channel = SPI_getvalue(tup, td, 4);
+		tids[nrows] = slot->tts_tid;
+		rows[nrows].op = DatumGetInt16(slot_getattr(slot, a_op, &isnull));
+		rows[nrows].key = TextDatumGetCString(slot_getattr(slot, a_key, &isnull));
+		d = slot_getattr(slot, a_channel, &isnull);
+		rows[nrows].channel = isnull ? NULL : TextDatumGetCString(d);
+		nrows++;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	if (nrows == 0)
+	{
+		table_close(queue, NoLock);
+		return 0;
 	}
 
 	/* de-duplicate: the same key from many transactions goes once */
@@ -375,7 +391,10 @@ inval_deliver_batch(char *err, size_t errlen)
 
 	replies = palloc0(sizeof(redisReply *) * Max(ncmds, 1));
 	if (ncmds > 0 && !redis_exec(ncmds, replies, err, errlen))
+	{
+		table_close(queue, NoLock);
 		return -1;
+	}
 	for (i = 0; i < ncmds; i++)
 	{
 		if (ok && replies[i]->type == REDIS_REPLY_ERROR)
@@ -389,6 +408,7 @@ inval_deliver_batch(char *err, size_t errlen)
 	if (!ok)
 	{
 		redis_disconnect();
+		table_close(queue, NoLock);
 		return -1;
 	}
 
@@ -397,7 +417,10 @@ inval_deliver_batch(char *err, size_t errlen)
 		if (rows[i].op == 1)
 		{
 			if (!inval_clear_pattern(rows[i].key, err, errlen))
+			{
+				table_close(queue, NoLock);
 				return -1;
+			}
 			npat++;
 		}
 	}
@@ -407,9 +430,6 @@ inval_deliver_batch(char *err, size_t errlen)
 	 * heap, which costs the same whatever the size of the queue. A row
 	 * someone else deleted meanwhile (by hand) is gone already.
 	 */
-	clinical_inval_queue(&queue_relid, &owner);
-	queue = table_open(queue_relid, RowExclusiveLock);
-	inval_queue_pages = RelationGetNumberOfBlocks(queue);
 	for (i = 0; i < nrows; i++)
 	{
 		TM_FailureData tmfd;

@@ -21,11 +21,20 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "clinical.h"
 
 static redisContext *redis_ctx = NULL;
+
+/*
+ * The connection's wait event set (latch, postmaster death, socket): made
+ * once a connection, not once a wait (an epoll instance each time).
+ */
+static WaitEventSet *redis_wes = NULL;
+static int	redis_wes_pos = -1;		/* the socket's event */
+static int	redis_wes_events = 0;	/* what it waits for now */
 
 bool
 redis_is_connected(void)
@@ -36,6 +45,9 @@ redis_is_connected(void)
 void
 redis_disconnect(void)
 {
+	if (redis_wes)
+		FreeWaitEventSet(redis_wes);
+	redis_wes = NULL;
 	if (redis_ctx)
 		redisFree(redis_ctx);
 	redis_ctx = NULL;
@@ -44,29 +56,58 @@ redis_disconnect(void)
 /*
  * Wait for the socket (events WL_SOCKET_READABLE/WRITEABLE) until the
  * deadline; interrupts (SIGTERM) are served while waiting. False on timeout.
+ * A wake-up that arrives meanwhile (a commit) is handed back to the latch
+ * on return, so the worker's next sleep does not swallow it.
  */
 static bool
 redis_wait(int events, TimestampTz deadline)
 {
+	bool		woken = false;
+	bool		ready = false;
+
+	if (redis_wes == NULL)
+	{
+#if PG_VERSION_NUM >= 170000
+		redis_wes = CreateWaitEventSet(NULL, 3);
+#else
+		redis_wes = CreateWaitEventSet(TopMemoryContext, 3);
+#endif
+		AddWaitEventToSet(redis_wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(redis_wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		redis_wes_pos = AddWaitEventToSet(redis_wes, events, redis_ctx->fd, NULL, NULL);
+		redis_wes_events = events;
+	}
+	else if (events != redis_wes_events)
+	{
+		ModifyWaitEvent(redis_wes, redis_wes_pos, events, NULL);
+		redis_wes_events = events;
+	}
+
 	for (;;)
 	{
 		long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-		int			rc;
+		WaitEvent	ev;
 
 		if (ms <= 0)
-			return false;
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
-							   redis_ctx->fd, ms, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
+			break;
+		if (WaitEventSetWait(redis_wes, ms, &ev, 1, PG_WAIT_EXTENSION) == 0)
+			continue;			/* timeout: the deadline is checked above */
+		if (ev.events & WL_LATCH_SET)
 		{
 			/* a wake-up from a committing backend, or a signal */
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
+			woken = true;
 		}
-		if (rc & events)
-			return true;
+		if (ev.events & events)
+		{
+			ready = true;
+			break;
+		}
 	}
+	if (woken)
+		SetLatch(MyLatch);
+	return ready;
 }
 
 static void

@@ -94,6 +94,21 @@ rcli SET marker:2 x >/dev/null; q -c "SELECT clinical.invalidate('marker:2')" >/
 tap_check "a committed marker after them is delivered" wait_until 10 gone marker:2
 tap_is "ROLLBACK PREPARED is not" "$(exists patient:202)" "1"
 
+# no wake-up is lost: with polling practically off (1 h), a commit arrives
+# while the worker waits on Redis (paused for 500 ms, within the command
+# timeout) for the previous key; nothing would wake the worker later
+q -c "ALTER SYSTEM SET clinical.invalidation_poll_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+rcli SET wake:a cached >/dev/null
+rcli SET wake:b cached >/dev/null
+rcli CLIENT PAUSE 500 >/dev/null
+q -c "SELECT clinical.invalidate('wake:a')" >/dev/null
+sleep 0.2
+q -c "SELECT clinical.invalidate('wake:b')" >/dev/null
+tap_check "a commit while the worker waits on Redis is delivered after it, with polling off (no wake-up lost)" \
+  wait_until 5 all_gone wake:a wake:b
+q -c "ALTER SYSTEM RESET clinical.invalidation_poll_interval" -c "SELECT pg_reload_conf()" >/dev/null
+
 # a big UPDATE: bounded memory, de-duplicated queue rows
 q >/dev/null <<'SQL'
 DROP TABLE IF EXISTS inv_big;
