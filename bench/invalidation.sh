@@ -8,7 +8,8 @@
 #  (b) latency: pgbench, 4 clients updating patients, while a probe commits
 #      inserts of probe rows and a keyevent subscriber timestamps the
 #      UNLINK ("del" event) of each probe key: commit-to-UNLINK p50 / p99;
-#  (c) writer cost: the same pgbench workload with invalidation on and off.
+#  (c) writer cost: the same pgbench workload with invalidation on and off,
+#      CYCLES (default 3) times in the order off, on, on, off.
 . "$CLINICAL_SRC/bench/lib.sh"
 KEYS=${ROWS:-1000000}
 SECS=${SECS:-15}
@@ -62,14 +63,18 @@ PGB
 tps() { pgbench -n -c 4 -j 2 -T "$SECS" -f "$CLINICAL_TMP/upd.sql" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
 
 # (c) writer cost, in ABBA order (off, on, on, off) so that the table's
-# growing bloat weighs on both sides alike
-off1=$(tps)
-q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null
-on1=$(tps)
-on2=$(tps)
-q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null
-off2=$(tps)
-q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null
+# growing bloat weighs on both sides alike, CYCLES times (default 3): the
+# TPS of one run on this 2-core machine varies by +-10% from run to run,
+# on and off alike, so one cycle cannot tell 85% from 95%
+CYCLES=${CYCLES:-3}
+on_inv() { q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null; }
+off_inv() { q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null; }
+runs_off=""; runs_on=""
+for cycle in $(seq 1 "$CYCLES"); do
+  a=$(tps); on_inv; b=$(tps); c=$(tps); off_inv; d=$(tps)
+  runs_off="$runs_off $a $d"; runs_on="$runs_on $b $c"
+done
+on_inv
 
 # (b) latency under the same load. Redis reports an UNLINK as a "del"
 # keyevent (there is no "unlink" event); the subscriber timestamps each one
@@ -110,10 +115,13 @@ p99=$(echo "$lat" | awk -v n="$n" 'NR == int(n * 0.99 + 0.5) { print }')
 mx=$(echo "$lat" | tail -1)
 printf '\n(b) commit-to-UNLINK latency under pgbench (4 clients): %s probes, p50 %s ms, p99 %s ms, max %s ms\n' "$n" "$p50" "$p99" "$mx"
 
-printf '\n(c) writer cost: pgbench UPDATE, 4 clients, %s s each, in the order off, on, on, off\n' "$SECS"
-awk -v a="$off1" -v b="$on1" -v c="$off2" -v d="$on2" 'BEGIN {
-  off = (a + c) / 2; on = (b + d) / 2;
-  printf "%-30s %10.0f tps (runs %.0f, %.0f)\n%-30s %10.0f tps (runs %.0f, %.0f)\n%-30s %9.1f%%\n",
-    "invalidation off", off, a, c, "invalidation on", on, b, d, "on / off", 100 * on / off }'
+printf '\n(c) writer cost: pgbench UPDATE, 4 clients, %s s each, %s cycles of off, on, on, off\n' "$SECS" "$CYCLES"
+awk -v off="$runs_off" -v on="$runs_on" 'BEGIN {
+  n = split(off, f, " "); split(on, o, " ");
+  for (i = 1; i <= n; i++) { so += f[i]; sn += o[i] }
+  printf "%-30s %10.0f tps (runs", "invalidation off", so / n; for (i = 1; i <= n; i++) printf " %.0f", f[i]; print ")";
+  printf "%-30s %10.0f tps (runs", "invalidation on", sn / n; for (i = 1; i <= n; i++) printf " %.0f", o[i]; print ")";
+  printf "%-30s", "on / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (o[i] + o[i + 1]) / (f[i] + f[i + 1]); print "";
+  printf "%-30s %9.1f%%\n", "on / off", 100 * sn / so }'
 q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null
 q -c "DROP TABLE b_patient" >/dev/null

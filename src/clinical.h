@@ -108,6 +108,7 @@ extern void inval_define_gucs(void);
 extern void inval_worker_register(void);
 /* clinical.invalidation_queue, its sequence and its owner (cached; invalidate.c) */
 extern void clinical_inval_queue(Oid *relid, Oid *owner);
+extern bool clinical_inval_queue_known(void);
 extern PGDLLEXPORT void clinical_inval_worker_main(Datum main_arg);
 
 /* partition.c */

@@ -733,7 +733,7 @@ inval_round(bool connected, char *err, size_t errlen)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	installed = clinical_extension_exists();
+	installed = clinical_inval_queue_known() || clinical_extension_exists();
 	if (installed && inval_expire_due())
 	{
 		uint64		dropped;

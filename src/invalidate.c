@@ -291,6 +291,18 @@ inval_queue_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
+ * Is the queue known to exist? True when the cached lookup still holds: no
+ * relcache invalidation of the queue (as DROP EXTENSION sends, read at the
+ * start of each transaction) came since. Spares the invalidator a catalog
+ * scan for the extension in every round.
+ */
+bool
+clinical_inval_queue_known(void)
+{
+	return inval_queue_valid;
+}
+
+/*
  * The queue's relid and owner. The queue is not readable or
  * writable by ordinary roles, so the rows of any writer are inserted as
  * its owner.
