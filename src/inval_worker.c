@@ -628,6 +628,8 @@ inval_expire(void)
  * long transaction holds it back a vacuum would free nothing). A small
  * table: a fraction of a millisecond. SKIP_LOCKED: a vacuum or DDL of
  * someone else's on the queue makes the worker skip its own, not wait.
+ * Its TOAST table (long keys) is vacuumed too: autovacuum_enabled = false
+ * holds for it as well.
  * Called outside a transaction; the vacuum runs in transactions of its own.
  *
  * Truncating empty pages at the heap's end takes an ACCESS EXCLUSIVE lock
@@ -679,9 +681,6 @@ inval_vacuum_queue(void)
 	cxt = AllocSetContextCreate(TopMemoryContext, "clinical queue vacuum", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	options = lappend(options, makeDefElem("skip_locked", (Node *) makeString("true"), -1));
-#if PG_VERSION_NUM >= 140000
-	options = lappend(options, makeDefElem("process_toast", (Node *) makeString("false"), -1));
-#endif
 #if PG_VERSION_NUM >= 160000
 	options = lappend(options, makeDefElem("skip_database_stats", (Node *) makeString("true"), -1));
 #endif

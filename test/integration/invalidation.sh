@@ -109,6 +109,12 @@ tap_check "a commit while the worker waits on Redis is delivered after it, with 
   wait_until 5 all_gone wake:a wake:b
 q -c "ALTER SYSTEM RESET clinical.invalidation_poll_interval" -c "SELECT pg_reload_conf()" >/dev/null
 
+# a key long enough to be stored out of line (TOAST) in the queue
+longkey="long:$(head -c 6000 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+rcli SET "$longkey" cached >/dev/null
+q -c "SELECT clinical.invalidate('$longkey')" >/dev/null
+tap_check "a 12,000-byte key (stored out of line in the queue) is unlinked" wait_until 10 gone "$longkey"
+
 # a big UPDATE: bounded memory, de-duplicated queue rows
 q >/dev/null <<'SQL'
 DROP TABLE IF EXISTS inv_big;
@@ -140,6 +146,8 @@ queue_small() {
 echo "# queue heap after the backlog: $(q -c "SELECT pg_relation_size('clinical.invalidation_queue') / 8192") pages"
 tap_check "the worker vacuums the queue: after the backlog its heap is cut back to at most 128 pages" wait_until 30 queue_small
 echo "# queue heap then: $(q -c "SELECT pg_relation_size('clinical.invalidation_queue') / 8192") pages"
+tap_is "its TOAST table (long keys) is vacuumed with it (autovacuum is off for both)" \
+  "$(q -c "SELECT s.vacuum_count > 0 FROM pg_class c JOIN pg_stat_all_tables s ON s.relid = c.reltoastrelid WHERE c.oid = 'clinical.invalidation_queue'::regclass")" "t"
 
 # Redis refusing AUTH: counted, the password is not in the error
 rcli CONFIG SET requirepass right-pass >/dev/null
