@@ -57,6 +57,12 @@
 #define INVAL_WORKER_NAME "clinical invalidator"
 #define INVAL_MAX_BACKOFF_MS 30000
 #define INVAL_KEYS_PER_UNLINK 512
+/*
+ * A batch also ends at this many bytes of keys and channels: 5,000 keys of
+ * 200 kB made a 1 GB pipeline that Redis never took within the command
+ * timeout, and every retry read the same batch again.
+ */
+#define INVAL_BATCH_BYTES (8 * 1024 * 1024)
 
 static int	inval_poll_interval = 1000;
 static int	inval_redelete_ms = 0;
@@ -76,6 +82,7 @@ static TimestampTz inval_last_vacuum = 0;
 static TimestampTz inval_last_truncate = 0;
 static BlockNumber inval_queue_pages = 0;	/* the queue's size at the last delivery */
 static bool inval_queue_drained = false;	/* the last batch was not full */
+static bool inval_batch_full = false;	/* the last batch stopped at a limit */
 
 void
 inval_define_gucs(void)
@@ -224,6 +231,84 @@ inval_append_unlinks(char **keys, size_t *lens, int nkeys)
 	return ncmds;
 }
 
+static void
+inval_append_publish(InvalRow *row)
+{
+	const char *argv[3] = {"PUBLISH", row->channel, row->key};
+	size_t		argl[3] = {7, strlen(row->channel), strlen(row->key)};
+
+	redis_append(3, argv, argl);
+}
+
+/*
+ * Some commands of a batch were refused: send the keys of the refused
+ * ones again, one a command (the first nunlink
+ * commands were UNLINKs of INVAL_KEYS_PER_UNLINK keys each, then one
+ * PUBLISH per pubrows entry). What Redis still refuses is dropped with a
+ * WARNING and counted (errors, dropped): a key Redis will never take must
+ * not hold back every other key until clinical.invalidation_max_age. If
+ * Redis refuses them all again, the batch is retried later instead.
+ */
+static bool
+inval_resend_refused(char **keys, size_t *lens, int nkeys, int nunlink, InvalRow *rows,
+					 int *pubrows, int npub, bool *refused, char *err, size_t errlen)
+{
+	int			nsent = 0,
+				ndropped = 0,
+				i,
+				k;
+	redisReply **replies;
+
+	for (i = 0; i < nunlink; i++)
+	{
+		if (!refused[i])
+			continue;
+		for (k = i * INVAL_KEYS_PER_UNLINK; k < Min(nkeys, (i + 1) * INVAL_KEYS_PER_UNLINK); k++)
+		{
+			const char *argv[2] = {"UNLINK", keys[k]};
+			size_t		argl[2] = {6, lens[k]};
+
+			redis_append(2, argv, argl);
+			nsent++;
+		}
+	}
+	for (i = 0; i < npub; i++)
+	{
+		if (refused[nunlink + i])
+		{
+			inval_append_publish(&rows[pubrows[i]]);
+			nsent++;
+		}
+	}
+	replies = palloc0(sizeof(redisReply *) * nsent);
+	if (!redis_exec(nsent, replies, err, errlen))
+		return false;
+	for (i = 0; i < nsent; i++)
+	{
+		if (replies[i]->type == REDIS_REPLY_ERROR)
+		{
+			if (ndropped++ == 0)
+				snprintf(err, errlen, "Redis refused a command: %.*s", (int) Min(replies[i]->len, 200),
+						 replies[i]->str);
+		}
+		freeReplyObject(replies[i]);
+	}
+	if (ndropped == nsent)
+		return false;
+	if (ndropped > 0)
+	{
+		ereport(WARNING,
+				(errmsg("clinical invalidator dropped %d invalidations that Redis refused while it took the others", ndropped),
+				 errdetail("%s", err),
+				 errhint("Check the Redis user's key and channel permissions and its limits (proto-max-bulk-len).")));
+		inval_stat_error(err);
+		SpinLockAcquire(&ClinicalShared->mutex);
+		ClinicalShared->inval_dropped += ndropped;
+		SpinLockRelease(&ClinicalShared->mutex);
+	}
+	return true;
+}
+
 /* SCAN MATCH pattern and UNLINK what it finds, COUNT 1000 a step. */
 static bool
 inval_clear_pattern(const char *pattern, char *err, size_t errlen)
@@ -305,6 +390,11 @@ inval_deliver_batch(char *err, size_t errlen)
 				a_channel;
 	redisReply **replies;
 	bool		ok = true;
+	Size		nbytes = 0;
+	int			nunlink,
+				nrefused = 0;
+	int		   *pubrows;
+	bool	   *refused;
 
 	/*
 	 * The worker is the queue's only consumer (its own expiry aside; a
@@ -317,7 +407,11 @@ inval_deliver_batch(char *err, size_t errlen)
 	 * heap's start can overtake older rows further on.
 	 */
 	clinical_inval_queue(&queue_relid, &owner);
-	queue = table_open(queue_relid, RowExclusiveLock);
+	/* a DROP EXTENSION that committed while we waited for the lock: nothing to do */
+	queue = try_table_open(queue_relid, RowExclusiveLock);
+	inval_batch_full = false;
+	if (queue == NULL)
+		return 0;
 	inval_queue_pages = RelationGetNumberOfBlocks(queue);
 	a_op = clinical_attno(queue, "op", INT2OID) + 1;
 	a_key = clinical_attno(queue, "key", TEXTOID) + 1;
@@ -327,7 +421,8 @@ inval_deliver_batch(char *err, size_t errlen)
 	tids = palloc(sizeof(ItemPointerData) * maxrows);
 	slot = table_slot_create(queue, NULL);
 	scan = table_beginscan(queue, GetActiveSnapshot(), 0, NULL);
-	while (nrows < inval_batch_size && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	while (nrows < inval_batch_size && nbytes < INVAL_BATCH_BYTES &&
+		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		Datum		d;
@@ -344,10 +439,12 @@ inval_deliver_batch(char *err, size_t errlen)
 		rows[nrows].key = TextDatumGetCString(slot_getattr(slot, a_key, &isnull));
 		d = slot_getattr(slot, a_channel, &isnull);
 		rows[nrows].channel = isnull ? NULL : TextDatumGetCString(d);
+		nbytes += strlen(rows[nrows].key) + (rows[nrows].channel ? strlen(rows[nrows].channel) : 0);
 		nrows++;
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
+	inval_batch_full = (nrows >= inval_batch_size || nbytes >= INVAL_BATCH_BYTES);
 	if (nrows == 0)
 	{
 		table_close(queue, NoLock);
@@ -375,17 +472,16 @@ inval_deliver_batch(char *err, size_t errlen)
 		lens[nkeys] = strlen(rows[i].key);
 		nkeys++;
 	}
-	ncmds += inval_append_unlinks(keys, lens, nkeys);
+	nunlink = inval_append_unlinks(keys, lens, nkeys);
+	ncmds += nunlink;
+	pubrows = palloc(sizeof(int) * Max(nuniq, 1));
 	for (i = 0; i < nuniq; i++)
 	{
 		if (rows[i].op == 0 && rows[i].channel != NULL)
 		{
-			const char *argv[3] = {"PUBLISH", rows[i].channel, rows[i].key};
-			size_t		argl[3] = {7, strlen(rows[i].channel), strlen(rows[i].key)};
-
-			redis_append(3, argv, argl);
+			inval_append_publish(&rows[i]);
+			pubrows[npub++] = i;
 			ncmds++;
-			npub++;
 		}
 	}
 
@@ -395,16 +491,27 @@ inval_deliver_batch(char *err, size_t errlen)
 		table_close(queue, NoLock);
 		return -1;
 	}
+	refused = palloc0(sizeof(bool) * Max(ncmds, 1));
 	for (i = 0; i < ncmds; i++)
 	{
-		if (ok && replies[i]->type == REDIS_REPLY_ERROR)
+		if (replies[i]->type == REDIS_REPLY_ERROR)
 		{
-			snprintf(err, errlen, "Redis refused a command: %.*s", (int) Min(replies[i]->len, 200),
-					 replies[i]->str);
-			ok = false;
+			if (nrefused++ == 0)
+				snprintf(err, errlen, "Redis refused a command: %.*s", (int) Min(replies[i]->len, 200),
+						 replies[i]->str);
+			refused[i] = true;
 		}
 		freeReplyObject(replies[i]);
 	}
+	/*
+	 * A refused command: either Redis is not taking writes at all
+	 * (LOADING, READONLY, OOM, MISCONF, a missing permission), or it
+	 * refuses some keys themselves (an ACL key pattern, a size limit),
+	 * which refuses the whole UNLINK they are in. The refused commands'
+	 * keys are sent again one by one to tell which.
+	 */
+	if (nrefused > 0)
+		ok = inval_resend_refused(keys, lens, nkeys, nunlink, rows, pubrows, npub, refused, err, errlen);
 	if (!ok)
 	{
 		redis_disconnect();
@@ -652,10 +759,19 @@ inval_vacuum_queue(void)
 				owner;
 	TimestampTz now = GetCurrentTimestamp();
 	TransactionId horizon;
+	bool		truncate = (inval_queue_pages > INVAL_VACUUM_TRUNCATE_PAGES && inval_queue_drained &&
+							TimestampDifferenceExceeds(inval_last_truncate, now, INVAL_VACUUM_TRUNCATE_MS));
 
-	if (inval_dead_rows == 0 ||
-		!TimestampDifferenceExceeds(inval_last_vacuum, now,
-									inval_dead_rows >= INVAL_VACUUM_ROWS ? INVAL_VACUUM_MIN_MS : INVAL_VACUUM_IDLE_MS))
+	/*
+	 * A truncation still due runs even without new dead rows: a backlog
+	 * drained in steps can leave the heap large after the last vacuum
+	 * that had rows to remove (its truncation came too early, with rows
+	 * still at the end), and an idle queue would keep it.
+	 */
+	if (!truncate &&
+		(inval_dead_rows == 0 ||
+		 !TimestampDifferenceExceeds(inval_last_vacuum, now,
+									 inval_dead_rows >= INVAL_VACUUM_ROWS ? INVAL_VACUUM_MIN_MS : INVAL_VACUUM_IDLE_MS)))
 		return false;
 #if PG_VERSION_NUM >= 140000
 	horizon = GetOldestNonRemovableTransactionId(NULL);
@@ -684,8 +800,7 @@ inval_vacuum_queue(void)
 #if PG_VERSION_NUM >= 160000
 	options = lappend(options, makeDefElem("skip_database_stats", (Node *) makeString("true"), -1));
 #endif
-	if (inval_queue_pages > INVAL_VACUUM_TRUNCATE_PAGES && inval_queue_drained &&
-		TimestampDifferenceExceeds(inval_last_truncate, now, INVAL_VACUUM_TRUNCATE_MS))
+	if (truncate)
 	{
 		options = lappend(options, makeDefElem("truncate", (Node *) makeString("true"), -1));
 		inval_last_truncate = now;
@@ -777,7 +892,7 @@ inval_round(bool connected, char *err, size_t errlen)
 			{
 				if (n > 0)
 					inval_count_dead(n);
-				inval_queue_drained = (n < inval_batch_size);
+				inval_queue_drained = !inval_batch_full;
 				if (!inval_queue_drained)
 					SetLatch(MyLatch);	/* more is waiting */
 			}

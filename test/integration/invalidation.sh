@@ -149,6 +149,36 @@ echo "# queue heap then: $(q -c "SELECT pg_relation_size('clinical.invalidation_
 tap_is "its TOAST table (long keys) is vacuumed with it (autovacuum is off for both)" \
   "$(q -c "SELECT s.vacuum_count > 0 FROM pg_class c JOIN pg_stat_all_tables s ON s.relid = c.reltoastrelid WHERE c.oid = 'clinical.invalidation_queue'::regclass")" "t"
 
+# a backlog drained in two steps, then an idle queue: the heap is still cut
+# back (the truncation due is retried without new dead rows)
+q -c "SELECT clinical.invalidate(VARIADIC ARRAY(SELECT 'step1:' || repeat('x', 100) || i FROM generate_series(1, 3000) i))" \
+  -c "SELECT clinical.invalidate(VARIADIC ARRAY(SELECT 'step2:' || repeat('x', 100) || i FROM generate_series(1, 3000) i))" >/dev/null
+tap_check "a two-step backlog drains" wait_until 30 queue_empty
+tap_check "and the idle queue's heap is cut back to at most 128 pages" wait_until 30 queue_small
+
+# a batch also ends at 8 MB of keys: 60 keys of 200 kB go in two batches
+# (5,000 such keys made a 1 GB pipeline Redis never took in time)
+b0=$(stat batches)
+q -c "SELECT clinical.invalidate(VARIADIC ARRAY(SELECT 'big:' || i || ':' || repeat(md5(i::text), 6250) FROM generate_series(1, 60) i))" >/dev/null
+tap_check "60 keys of 200 kB are delivered" wait_until 20 queue_empty
+tap_check "in more than one batch (8 MB a batch)" test "$(( $(stat batches) - b0 ))" -ge 2
+
+# a key Redis refuses (an ACL key pattern) while it takes the others: the
+# others are delivered, the refused one is dropped with a WARNING
+rcli ACL SETUSER inv_limited on '>limited-pass' '~k:*' '&*' +@all >/dev/null
+q -c "ALTER SYSTEM SET clinical.redis_user = 'inv_limited'" -c "ALTER SYSTEM SET clinical.redis_password = 'limited-pass'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+for i in $(seq 1 20); do rcli SET "k:$i" cached >/dev/null; done
+d0=$(stat dropped)
+q -c "SELECT clinical.invalidate(VARIADIC ARRAY['other:1'] || ARRAY(SELECT 'k:' || i FROM generate_series(1, 20) i))" >/dev/null
+kgone() { [ "$(rcli --scan --pattern 'k:*' | wc -l)" = 0 ]; }
+tap_check "with one key outside the Redis user's key pattern, the other 20 are unlinked" wait_until 10 kgone
+tap_check "the queue drains (the refused key is dropped, not retried until max_age)" wait_until 10 queue_empty
+tap_is "the refused key is counted as dropped" "$(( $(stat dropped) - d0 ))" "1"
+tap_check "and logged with Redis' reason" grep -q "dropped 1 invalidations that Redis refused" "$PGLOG"
+q -c "ALTER SYSTEM RESET clinical.redis_user" -c "ALTER SYSTEM RESET clinical.redis_password" -c "SELECT pg_reload_conf()" >/dev/null
+rcli ACL DELUSER inv_limited >/dev/null
+
 # Redis refusing AUTH: counted, the password is not in the error
 rcli CONFIG SET requirepass right-pass >/dev/null
 q -c "ALTER SYSTEM SET clinical.redis_password = 'wrong-pass-123'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -173,4 +203,25 @@ tap_check "after the fix the queue drains" wait_until 15 queue_empty
 tap_check "no key reached the server log with the password" test "$(grep -c 'wrong-pass-123\|right-pass' "$PGLOG")" = 0
 
 q -c "DROP TABLE inv_patient, inv_big" -c "DROP ROLE inv_app" >/dev/null
+
+# DROP EXTENSION while writers commit: the worker does not fail on the
+# queue that went away, and works again after CREATE EXTENSION
+q >/dev/null <<'SQL'
+CREATE TABLE inv_drop (id int PRIMARY KEY, v int);
+INSERT INTO inv_drop SELECT i, 0 FROM generate_series(1, 1000) i;
+SELECT clinical.enable_cache_invalidation('inv_drop', 'drop:{id}');
+SQL
+pid0=$(stat worker_pid)
+printf '%s\n' '\set id random(1, 1000)' 'UPDATE inv_drop SET v = v + 1 WHERE id = :id;' > "$CLINICAL_TMP/drop.pgb"
+pgbench -n -c 4 -j 2 -T 4 -f "$CLINICAL_TMP/drop.pgb" >/dev/null 2>&1 &
+sleep 1.5
+q -c "DROP EXTENSION clinical CASCADE" >/dev/null 2>&1
+wait
+q -c "CREATE EXTENSION clinical" -c "SELECT clinical.enable_cache_invalidation('inv_drop', 'drop:{id}')" >/dev/null
+rcli SET drop:7 cached >/dev/null
+q -c "UPDATE inv_drop SET v = v + 1 WHERE id = 7" >/dev/null
+tap_check "after DROP and CREATE EXTENSION under load the worker delivers again" wait_until 10 gone drop:7
+tap_is "the same worker process (it did not fail on the dropped queue)" "$(stat worker_pid)" "$pid0"
+tap_is "no 'could not open relation' in the server log" "$(grep -c 'could not open relation' "$PGLOG")" "0"
+q -c "DROP TABLE inv_drop" >/dev/null
 tap_done
