@@ -29,7 +29,6 @@
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
 #endif
-#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -153,8 +152,6 @@ typedef struct InvalRow
 	char	   *channel;
 } InvalRow;
 
-static SPIPlanPtr inval_expire_plan = NULL;
-
 /* keys of the last batches, for the optional second delete */
 typedef struct InvalRedelete
 {
@@ -168,21 +165,6 @@ typedef struct InvalRedelete
 static InvalRedelete *inval_redeletes = NULL;
 static InvalRedelete *inval_redeletes_tail = NULL;
 static MemoryContext inval_redelete_cxt = NULL;
-
-static SPIPlanPtr
-inval_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
-}
 
 static int
 inval_cmp_row(const void *a, const void *b)
@@ -659,13 +641,12 @@ inval_expire_due(void)
 
 /*
  * Take a sample and delete the rows it proves older than max_age. Runs in
- * a transaction of its own (with SPI connected), so that a failed delivery
+ * a transaction of its own, so that a failed delivery
  * does not undo it. Returns the number of rows deleted.
  */
 static uint64
 inval_expire(void)
 {
-	Oid			types[1] = {XIDOID};
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz horizon = now - (TimestampTz) inval_max_age * USECS_PER_SEC;
 	FullTransactionId next = ReadNextFullTransactionId();
@@ -673,8 +654,13 @@ inval_expire(void)
 	static bool warned = false;
 	int			use = -1;
 	int			i;
-	Datum		arg;
-	int			rc;
+	TransactionId limit;
+	Oid			relid,
+				owner;
+	Relation	queue;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	uint64		n = 0;
 
 	inval_last_expire = now;
 
@@ -712,13 +698,30 @@ inval_expire(void)
 	}
 	warned = false;
 
-	arg = TransactionIdGetDatum(XidFromFullTransactionId(inval_samples[0].xmin));
-	rc = SPI_execute_plan(inval_plan(&inval_expire_plan,
-									 "DELETE FROM clinical.invalidation_queue WHERE age(xmin) > age($1)",
-									 1, types), &arg, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "could not expire invalidations: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	/*
+	 * Delete the rows written by transactions older than the sample, in a
+	 * heap scan (as delivered rows are deleted: no SQL, so no publication's
+	 * replica identity check, which a column list could make fail).
+	 */
+	limit = XidFromFullTransactionId(inval_samples[0].xmin);
+	clinical_inval_queue(&relid, &owner);
+	queue = try_table_open(relid, RowExclusiveLock);
+	if (queue == NULL)
+		return 0;
+	scan = table_beginscan(queue, GetActiveSnapshot(), 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TM_FailureData tmfd;
+
+		if (!TransactionIdPrecedes(HeapTupleHeaderGetXmin(tup->t_data), limit))
+			continue;
+		if (heap_delete(queue, &tup->t_self, GetCurrentCommandId(true), InvalidSnapshot,
+						true, &tmfd, false) == TM_Ok)
+			n++;
+	}
+	table_endscan(scan);
+	table_close(queue, NoLock);
+	return n;
 }
 
 /*
@@ -853,12 +856,9 @@ inval_round(bool connected, char *err, size_t errlen)
 		uint64		dropped;
 
 		pgstat_report_activity(STATE_RUNNING, "clinical: expiring invalidations");
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
 		dropped = inval_expire();
 		if (dropped > 0)
 			inval_count_dead(dropped);
-		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		if (dropped > 0)
@@ -878,8 +878,6 @@ inval_round(bool connected, char *err, size_t errlen)
 	if (installed)
 	{
 		pgstat_report_activity(STATE_RUNNING, "clinical: delivering invalidations");
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
 		if (connected)
 		{
 			int			n;
@@ -897,7 +895,6 @@ inval_round(bool connected, char *err, size_t errlen)
 					SetLatch(MyLatch);	/* more is waiting */
 			}
 		}
-		SPI_finish();
 	}
 	PopActiveSnapshot();
 	if (ok)

@@ -13,6 +13,9 @@
 #  C. Redis up but refusing UNLINK (ACL): deliveries fail and are rolled
 #     back; the expiry, in a transaction of its own, drops the key and
 #     counts it once.
+#  All with a publication of the queue whose column list does not cover
+#  its replica identity (an SQL DELETE would fail): the worker's expiry
+#  goes on in the same process.
 set -u
 . "$CLINICAL_SRC/test/lib.sh"
 clinical_env
@@ -29,6 +32,8 @@ CREATE EXTENSION IF NOT EXISTS clinical;
 ALTER SYSTEM SET clinical.invalidation_max_age = '3s';
 SELECT pg_reload_conf();
 SQL
+q -c "SET client_min_messages = error" -c "CREATE PUBLICATION inv_pub_cols FOR TABLE clinical.invalidation_queue (op, key)" >/dev/null
+pid0=$(q -c "SELECT worker_pid FROM clinical.invalidation_stats()")
 printf 'SET %s cached\n' age:old age:long age:held age:nop | rcli >/dev/null
 sleep 0.5
 
@@ -80,4 +85,7 @@ SELECT pg_reload_conf();
 SQL
 rcli DEL age:old age:nop >/dev/null
 tap_check "after the reset the queue drains" wait_until 20 bash -c "[ \"\$(psql -X -A -t -q -c 'SELECT queue_depth FROM clinical.invalidation_stats()')\" = 0 ]"
+tap_is "with a column-list publication of the queue, the expiry ran in the same worker process" \
+  "$(q -c "SELECT worker_pid FROM clinical.invalidation_stats()")" "$pid0"
+q -c "DROP PUBLICATION inv_pub_cols" >/dev/null
 tap_done
