@@ -56,6 +56,10 @@
 #define INVAL_WORKER_NAME "clinical invalidator"
 #define INVAL_MAX_BACKOFF_MS 30000
 #define INVAL_KEYS_PER_UNLINK 512
+
+#if PG_VERSION_NUM < 140000
+#define try_table_open(relid, lockmode) try_relation_open(relid, lockmode)
+#endif
 /*
  * A batch also ends at this many bytes of keys and channels: 5,000 keys of
  * 200 kB made a 1 GB pipeline that Redis never took within the command
@@ -74,11 +78,14 @@ static int	inval_batch_size = 5000;
 #define INVAL_VACUUM_IDLE_MS 10000
 #define INVAL_VACUUM_TRUNCATE_PAGES 128
 #define INVAL_VACUUM_TRUNCATE_MS 10000
+#define INVAL_VACUUM_TRUNCATE_MAX_MS 300000
 
 static uint64 inval_dead_rows = 0;	/* deleted since the last vacuum */
 static TransactionId inval_dead_xid = InvalidTransactionId; /* the first of their deleters */
 static TimestampTz inval_last_vacuum = 0;
 static TimestampTz inval_last_truncate = 0;
+static int	inval_truncate_ms = INVAL_VACUUM_TRUNCATE_MS;	/* grows while truncation fails */
+static BlockNumber inval_truncate_pages = 0;	/* the heap's size at the last truncation, until judged */
 static BlockNumber inval_queue_pages = 0;	/* the queue's size at the last delivery */
 static bool inval_queue_drained = false;	/* the last batch was not full */
 static bool inval_batch_full = false;	/* the last batch stopped at a limit */
@@ -222,25 +229,50 @@ inval_append_publish(InvalRow *row)
 	redis_append(3, argv, argl);
 }
 
+/* err = "Redis refused a command: <its error>" */
+static void
+inval_reply_error(redisReply *reply, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "Redis refused a command: %.*s", (int) Min(reply->len, 200), reply->str);
+}
+
 /*
- * Some commands of a batch were refused: send the keys of the refused
- * ones again, one a command (the first nunlink
+ * Does an error reply refuse the keys (or channel) of the command itself,
+ * so that the same keys would be refused for ever, rather than refuse
+ * writes for now (LOADING, READONLY, MISCONF, BUSY, OOM, MASTERDOWN,
+ * NOAUTH, a command the Redis user may not run)? Only an ACL denial of
+ * the keys or channels used: "NOPERM ... access one of the keys ...".
+ */
+static bool
+inval_refuses_keys(redisReply *reply)
+{
+	return reply->type == REDIS_REPLY_ERROR && reply->len >= 6 &&
+		strncmp(reply->str, "NOPERM", 6) == 0 &&
+		(strstr(reply->str, "keys") != NULL || strstr(reply->str, "channels") != NULL);
+}
+
+/*
+ * Commands of a batch that Redis refused for their keys (and for no other
+ * reason): send those keys again, one a command (the first nunlink
  * commands were UNLINKs of INVAL_KEYS_PER_UNLINK keys each, then one
- * PUBLISH per pubrows entry). What Redis still refuses is dropped with a
- * WARNING and counted (errors, dropped): a key Redis will never take must
- * not hold back every other key until clinical.invalidation_max_age. If
- * Redis refuses them all again, the batch is retried later instead.
+ * PUBLISH per pubrows entry), to tell the refused keys from the others in
+ * the same UNLINK. Keys refused again for their own sake are dropped with
+ * a WARNING and counted (errors, dropped; *ndropped): a key Redis will
+ * never take must not hold back every other key until
+ * clinical.invalidation_max_age. Any other error fails the batch (retried).
  */
 static bool
 inval_resend_refused(char **keys, size_t *lens, int nkeys, int nunlink, InvalRow *rows,
-					 int *pubrows, int npub, bool *refused, char *err, size_t errlen)
+					 int *pubrows, int npub, bool *refused, int *ndropped,
+					 char *err, size_t errlen)
 {
 	int			nsent = 0,
-				ndropped = 0,
 				i,
 				k;
+	bool		ok = true;
 	redisReply **replies;
 
+	*ndropped = 0;
 	for (i = 0; i < nunlink; i++)
 	{
 		if (!refused[i])
@@ -269,23 +301,33 @@ inval_resend_refused(char **keys, size_t *lens, int nkeys, int nunlink, InvalRow
 	{
 		if (replies[i]->type == REDIS_REPLY_ERROR)
 		{
-			if (ndropped++ == 0)
-				snprintf(err, errlen, "Redis refused a command: %.*s", (int) Min(replies[i]->len, 200),
-						 replies[i]->str);
+			if (inval_refuses_keys(replies[i]))
+			{
+				if ((*ndropped)++ == 0 && ok)
+					inval_reply_error(replies[i], err, errlen);
+			}
+			else if (ok)
+			{
+				inval_reply_error(replies[i], err, errlen);
+				ok = false;
+			}
 		}
 		freeReplyObject(replies[i]);
 	}
-	if (ndropped == nsent)
+	if (!ok)
+	{
+		*ndropped = 0;
 		return false;
-	if (ndropped > 0)
+	}
+	if (*ndropped > 0)
 	{
 		ereport(WARNING,
-				(errmsg("clinical invalidator dropped %d invalidations that Redis refused while it took the others", ndropped),
+				(errmsg("clinical invalidator dropped %d invalidations whose keys or channel the Redis user may not access", *ndropped),
 				 errdetail("%s", err),
-				 errhint("Check the Redis user's key and channel permissions and its limits (proto-max-bulk-len).")));
+				 errhint("Check the Redis user's key and channel patterns (ACL).")));
 		inval_stat_error(err);
 		SpinLockAcquire(&ClinicalShared->mutex);
-		ClinicalShared->inval_dropped += ndropped;
+		ClinicalShared->inval_dropped += *ndropped;
 		SpinLockRelease(&ClinicalShared->mutex);
 	}
 	return true;
@@ -325,6 +367,9 @@ inval_clear_pattern(const char *pattern, char *err, size_t errlen)
 			char	  **k = palloc(sizeof(char *) * keys->elements);
 			size_t	   *l = palloc(sizeof(size_t) * keys->elements);
 			int			n;
+			redisReply **r;
+			int			j;
+			bool		refused = false;
 
 			for (i = 0; i < (int) keys->elements; i++)
 			{
@@ -333,8 +378,20 @@ inval_clear_pattern(const char *pattern, char *err, size_t errlen)
 			}
 			n = inval_append_unlinks(k, l, keys->elements);
 			freeReplyObject(reply);
-			if (!redis_exec(n, NULL, err, errlen))
+			r = palloc0(sizeof(redisReply *) * n);
+			if (!redis_exec(n, r, err, errlen))
 				return false;
+			for (j = 0; j < n; j++)
+			{
+				if (r[j]->type == REDIS_REPLY_ERROR && !refused)
+				{
+					inval_reply_error(r[j], err, errlen);
+					refused = true;
+				}
+				freeReplyObject(r[j]);
+			}
+			if (refused)
+				return false;	/* the pattern stays queued */
 		}
 		else
 			freeReplyObject(reply);
@@ -374,7 +431,8 @@ inval_deliver_batch(char *err, size_t errlen)
 	bool		ok = true;
 	Size		nbytes = 0;
 	int			nunlink,
-				nrefused = 0;
+				nrefused = 0,
+				ndropped = 0;
 	int		   *pubrows;
 	bool	   *refused;
 
@@ -478,22 +536,21 @@ inval_deliver_batch(char *err, size_t errlen)
 	{
 		if (replies[i]->type == REDIS_REPLY_ERROR)
 		{
-			if (nrefused++ == 0)
-				snprintf(err, errlen, "Redis refused a command: %.*s", (int) Min(replies[i]->len, 200),
-						 replies[i]->str);
-			refused[i] = true;
+			/* a refusal for its keys is looked into below; any other fails the batch */
+			if (inval_refuses_keys(replies[i]))
+				refused[i] = true;
+			else if (ok)
+			{
+				inval_reply_error(replies[i], err, errlen);
+				ok = false;
+			}
+			nrefused++;
 		}
 		freeReplyObject(replies[i]);
 	}
-	/*
-	 * A refused command: either Redis is not taking writes at all
-	 * (LOADING, READONLY, OOM, MISCONF, a missing permission), or it
-	 * refuses some keys themselves (an ACL key pattern, a size limit),
-	 * which refuses the whole UNLINK they are in. The refused commands'
-	 * keys are sent again one by one to tell which.
-	 */
-	if (nrefused > 0)
-		ok = inval_resend_refused(keys, lens, nkeys, nunlink, rows, pubrows, npub, refused, err, errlen);
+	if (ok && nrefused > 0)
+		ok = inval_resend_refused(keys, lens, nkeys, nunlink, rows, pubrows, npub, refused,
+								  &ndropped, err, errlen);
 	if (!ok)
 	{
 		redis_disconnect();
@@ -557,7 +614,7 @@ inval_deliver_batch(char *err, size_t errlen)
 	}
 
 	SpinLockAcquire(&ClinicalShared->mutex);
-	ClinicalShared->inval_keys += nkeys;
+	ClinicalShared->inval_keys += nkeys - ndropped;
 	ClinicalShared->inval_publishes += npub;
 	ClinicalShared->inval_patterns += npat;
 	ClinicalShared->inval_batches++;
@@ -712,8 +769,10 @@ inval_expire(void)
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		TM_FailureData tmfd;
+		TransactionId xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
 
-		if (!TransactionIdPrecedes(HeapTupleHeaderGetXmin(tup->t_data), limit))
+		/* the raw xmin: a frozen row (a vacuum may freeze a fresh one) keeps it */
+		if (!TransactionIdIsNormal(xmin) || !TransactionIdPrecedes(xmin, limit))
 			continue;
 		if (heap_delete(queue, &tup->t_self, GetCurrentCommandId(true), InvalidSnapshot,
 						true, &tmfd, false) == TM_Ok)
@@ -746,7 +805,8 @@ inval_expire(void)
  * that writers would queue behind, and scans all of shared_buffers, so the
  * queue does not (vacuum_truncate = false) except after a backlog: when
  * the heap is above INVAL_VACUUM_TRUNCATE_PAGES and the queue was drained,
- * at most every INVAL_VACUUM_TRUNCATE_MS. Otherwise every round would read
+ * at most every INVAL_VACUUM_TRUNCATE_MS (doubling up to
+ * INVAL_VACUUM_TRUNCATE_MAX_MS while truncations do not shrink it). Otherwise every round would read
  * the empty pages the backlog left.
  *
  * Returns true when it vacuumed (the vacuum may have reset the latch).
@@ -762,8 +822,21 @@ inval_vacuum_queue(void)
 				owner;
 	TimestampTz now = GetCurrentTimestamp();
 	TransactionId horizon;
-	bool		truncate = (inval_queue_pages > INVAL_VACUUM_TRUNCATE_PAGES && inval_queue_drained &&
-							TimestampDifferenceExceeds(inval_last_truncate, now, INVAL_VACUUM_TRUNCATE_MS));
+	bool		truncate;
+
+	/*
+	 * A truncation that did not shrink the heap (rows at its end, writers
+	 * always holding their lock) waits longer next time. Judged once a
+	 * delivery has looked at the heap again (it sets drained).
+	 */
+	if (inval_truncate_pages != 0 && inval_queue_drained)
+	{
+		inval_truncate_ms = inval_queue_pages < inval_truncate_pages ? INVAL_VACUUM_TRUNCATE_MS :
+			Min(inval_truncate_ms * 2, INVAL_VACUUM_TRUNCATE_MAX_MS);
+		inval_truncate_pages = 0;
+	}
+	truncate = (inval_queue_pages > INVAL_VACUUM_TRUNCATE_PAGES && inval_queue_drained &&
+				TimestampDifferenceExceeds(inval_last_truncate, now, inval_truncate_ms));
 
 	/*
 	 * A truncation still due runs even without new dead rows: a backlog
@@ -807,6 +880,9 @@ inval_vacuum_queue(void)
 	{
 		options = lappend(options, makeDefElem("truncate", (Node *) makeString("true"), -1));
 		inval_last_truncate = now;
+		/* judged by the next delivery's view of the heap */
+		inval_truncate_pages = inval_queue_pages;
+		inval_queue_drained = false;
 	}
 	stmt = makeNode(VacuumStmt);
 	stmt->options = options;

@@ -158,8 +158,7 @@ redis_exec(int nreplies, redisReply **replies, char *err, size_t errlen)
 			if (redisGetReplyFromReader(redis_ctx, &reply) == REDIS_ERR)
 			{
 				redis_set_error(err, errlen, "invalid reply from Redis");
-				redis_disconnect();
-				return false;
+				goto fail;
 			}
 			if (reply != NULL)
 				break;
@@ -167,14 +166,12 @@ redis_exec(int nreplies, redisReply **replies, char *err, size_t errlen)
 			{
 				snprintf(err, errlen, "Redis did not answer within %d ms",
 						 clinical_redis_command_timeout);
-				redis_disconnect();
-				return false;
+				goto fail;
 			}
 			if (redisBufferRead(redis_ctx) == REDIS_ERR)
 			{
 				redis_set_error(err, errlen, "lost the connection to Redis");
-				redis_disconnect();
-				return false;
+				goto fail;
 			}
 		}
 		if (replies)
@@ -183,6 +180,16 @@ redis_exec(int nreplies, redisReply **replies, char *err, size_t errlen)
 			freeReplyObject(reply);
 	}
 	return true;
+
+fail:
+	/* the replies read so far go too: the caller gets none */
+	redis_disconnect();
+	while (replies && --i >= 0)
+	{
+		freeReplyObject(replies[i]);
+		replies[i] = NULL;
+	}
+	return false;
 }
 
 void

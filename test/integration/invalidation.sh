@@ -175,7 +175,11 @@ kgone() { [ "$(rcli --scan --pattern 'k:*' | wc -l)" = 0 ]; }
 tap_check "with one key outside the Redis user's key pattern, the other 20 are unlinked" wait_until 10 kgone
 tap_check "the queue drains (the refused key is dropped, not retried until max_age)" wait_until 10 queue_empty
 tap_is "the refused key is counted as dropped" "$(( $(stat dropped) - d0 ))" "1"
-tap_check "and logged with Redis' reason" grep -q "dropped 1 invalidations that Redis refused" "$PGLOG"
+tap_check "and logged with Redis' reason" grep -q "dropped 1 invalidations whose keys or channel the Redis user may not access" "$PGLOG"
+d1=$(stat dropped)
+q -c "SELECT clinical.invalidate('other:2')" >/dev/null
+tap_check "a refused key alone in its batch is dropped too (not retried until max_age)" wait_until 10 queue_empty
+tap_is "and counted" "$(( $(stat dropped) - d1 ))" "1"
 q -c "ALTER SYSTEM RESET clinical.redis_user" -c "ALTER SYSTEM RESET clinical.redis_password" -c "SELECT pg_reload_conf()" >/dev/null
 rcli ACL DELUSER inv_limited >/dev/null
 

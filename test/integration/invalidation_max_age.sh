@@ -34,7 +34,7 @@ SELECT pg_reload_conf();
 SQL
 q -c "SET client_min_messages = error" -c "CREATE PUBLICATION inv_pub_cols FOR TABLE clinical.invalidation_queue (op, key)" >/dev/null
 pid0=$(q -c "SELECT worker_pid FROM clinical.invalidation_stats()")
-printf 'SET %s cached\n' age:old age:long age:held age:nop | rcli >/dev/null
+printf 'SET %s cached\n' age:old age:long age:held age:nop age:frozen | rcli >/dev/null
 sleep 0.5
 
 # A. dropped 3 s after its commit, not before
@@ -69,6 +69,11 @@ tap_is "A: the dropped key was never sent" "$(rcli EXISTS age:old)" 1
 
 # C. Redis refuses UNLINK: the failed deliveries roll back, the expiry stays
 rcli ACL SETUSER default -unlink >/dev/null
+# a fresh row that a vacuum froze keeps its age (the expiry reads the raw xmin)
+q -c "SELECT clinical.invalidate('age:frozen')" -c "VACUUM (FREEZE) clinical.invalidation_queue" >/dev/null
+sleep 1.5
+tap_check "C: a fresh queue row frozen by VACUUM FREEZE is not dropped before max_age" queued age:frozen
+tap_check "C: and is dropped after it" wait_until 15 not_queued age:frozen
 dropped1=$(dropped)
 t0=$(date +%s%N)
 q -c "SELECT clinical.invalidate('age:nop')" >/dev/null
@@ -83,7 +88,7 @@ q >/dev/null <<'SQL'
 ALTER SYSTEM RESET clinical.invalidation_max_age;
 SELECT pg_reload_conf();
 SQL
-rcli DEL age:old age:nop >/dev/null
+rcli DEL age:old age:nop age:frozen >/dev/null
 tap_check "after the reset the queue drains" wait_until 20 bash -c "[ \"\$(psql -X -A -t -q -c 'SELECT queue_depth FROM clinical.invalidation_stats()')\" = 0 ]"
 tap_is "with a column-list publication of the queue, the expiry ran in the same worker process" \
   "$(q -c "SELECT worker_pid FROM clinical.invalidation_stats()")" "$pid0"
