@@ -784,6 +784,17 @@ inval_expire(void)
 }
 
 /*
+ * Is the extension installed? The cached queue lookup answers without a
+ * catalog scan while no invalidation of the queue arrived (see
+ * clinical_inval_queue_known()). In a transaction.
+ */
+static bool
+inval_installed(void)
+{
+	return clinical_inval_queue_known() || clinical_extension_exists();
+}
+
+/*
  * Vacuum the queue. Every delivered row leaves a dead tuple, and the queue
  * has no index: until a vacuum makes the space reusable, writers extend the
  * heap and every round's scan reads the dead rows of all the traffic since.
@@ -860,7 +871,7 @@ inval_vacuum_queue(void)
 	pgstat_report_activity(STATE_RUNNING, "clinical: vacuuming the invalidation queue");
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (!clinical_extension_exists())
+	if (!inval_installed())
 	{
 		CommitTransactionCommand();
 		inval_dead_rows = 0;
@@ -926,7 +937,7 @@ inval_round(bool connected, char *err, size_t errlen)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	installed = clinical_inval_queue_known() || clinical_extension_exists();
+	installed = inval_installed();
 	if (installed && inval_expire_due())
 	{
 		uint64		dropped;
