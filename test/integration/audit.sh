@@ -6,7 +6,8 @@
 # an UPDATE, a DELETE and an INSERT made to the sealed log by a superuser
 # who switched the guard off; a redaction keeps verify clean while a plain
 # edit does not; the worker seals on schedule; audit_seal refuses
-# REPEATABLE READ; the log survives pg_dump and restore with verify clean.
+# REPEATABLE READ; the log survives pg_dump and restore with verify clean;
+# a seal leaves the log's txid BRIN index summarized but for its last range.
 set -u
 . "$CLINICAL_SRC/test/lib.sh"
 clinical_env
@@ -189,6 +190,24 @@ wait_until 10 bash -c "[ -n \"\$(psql -X -A -t -q -c 'SHOW clinical.keyring_file
 tap_is "with the keyring back, the next seal covers the change" \
   "$(q -c "SELECT clinical.audit_seal() IS NOT NULL")" "t"
 tap_is "... and audit_verify finds nothing wrong" "$(q -c "SELECT count(*) FROM clinical.audit_verify()")" "0"
+
+# a seal summarizes the complete page ranges of the log's BRIN index on
+# txid, so the next seal's scan for recent transactions reads the newest
+# ranges, not every page written since the partition's last vacuum
+q -c "INSERT INTO au_patient SELECT g, repeat('x', 300), 'B', g FROM generate_series(20001, 32000) g" >/dev/null
+q -c "UPDATE au_patient SET name = 'after the bulk' WHERE id = 1" >/dev/null
+last=$(q -c "SELECT max(txid) FROM clinical.audit_log")
+recent_pages() {
+  q -c "SET enable_seqscan = off" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+        SELECT change_id FROM clinical.audit_log WHERE txid >= $last AND txid < $last + 1000000" \
+    | grep -Eo '(lossy|exact)=[0-9]+' | awk -F= '{ n += $2 } END { print n + 0 }'
+}
+pages_before=$(recent_pages)
+seal_reads_little() { q -c "SELECT clinical.audit_seal()" >/dev/null; [ "$(recent_pages)" -le 256 ]; }
+tap_check "after a seal, a scan for the latest transaction reads at most two BRIN ranges (read $pages_before pages before)" \
+  wait_until 10 seal_reads_little
+tap_is "... and the rows are sealed and verify clean" \
+  "$(q -c "SELECT count(*) FILTER (WHERE NOT sealed) FROM clinical.audit_trail WHERE table_oid = 'au_patient'::regclass")|$(verify_count)" "0|0"
 
 q -c "ALTER SYSTEM RESET clinical.audit_seal_interval" -c "SELECT pg_reload_conf()" >/dev/null
 q -c "SELECT clinical.disable_audit('au_patient')" -c "DROP TABLE au_patient" >/dev/null
