@@ -315,7 +315,10 @@ SELECT l.change_id,
        l.application_name,
        l.backend_pid,
        pg_catalog.encode(l.row_hash, 'hex') AS content_hash,
-       l.txid < coalesce((SELECT max(s.xid_to) FROM @extschema@.audit_seal AS s), 0) AS sealed
+       -- seals end in increasing xid_to: the last seal's, through the primary
+       -- key (max(xid_to) read every seal ever made)
+       l.txid < coalesce((SELECT s.xid_to FROM @extschema@.audit_seal AS s
+                           ORDER BY s.seal_id DESC LIMIT 1), 0) AS sealed
   FROM @extschema@.audit_log AS l;
 
 COMMENT ON VIEW @extschema@.audit_trail IS
