@@ -7,7 +7,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
-SELECT plan(44);
+SELECT plan(45);
 
 SELECT has_function('clinical', 'pseudonym', ARRAY['text', 'integer', 'text', 'integer']);
 SELECT has_function('clinical', 'pseudonym_bytea', ARRAY['bytea', 'integer']);
@@ -32,6 +32,10 @@ SELECT is((SELECT count(*) FROM vals
             WHERE clinical.pseudonym_bytea(convert_to(v, 'UTF8'), 3)
                   = hmac(convert_to(v, 'UTF8'), decode(repeat('aa', 131), 'hex'), 'sha256')),
           10000::bigint, 'pseudonym_bytea equals pgcrypto hmac(sha256) with a key longer than a block (key 3)');
+SELECT is((SELECT count(*) FROM generate_series(0, 200) AS n
+            WHERE clinical.pseudonym_bytea(convert_to(repeat('x', n), 'UTF8'), 1)
+                  = hmac(convert_to(repeat('x', n), 'UTF8'), decode('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex'), 'sha256')),
+          201::bigint, 'pseudonym_bytea equals pgcrypto hmac(sha256) at every length 0..200 (one final block up to 55 bytes, the general path beyond)');
 SELECT is((SELECT count(*) FROM vals
             WHERE clinical.pseudonym(v, 2) = 'v2:' || rtrim(translate(encode(
                   hmac(convert_to(v, 'UTF8'), decode('202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f', 'hex'), 'sha256'),
