@@ -6,7 +6,10 @@
 #      sha256() (unkeyed), and the same query with no hashing (the floor);
 #  (b) a 100,000-row INSERT with no trigger, with the pseudonymisation
 #      trigger, and with its usual peer: a PL/pgSQL BEFORE trigger setting
-#      the column to base64url(pgcrypto hmac(...)) with the key in its body.
+#      the column to base64url(pgcrypto hmac(...)) with the key in its body;
+#  (c) a key rotation of ROT_ROWS (default 1,000,000) stored pseudonyms:
+#      clinical.repseudonymize() in its default batches of 10,000 rows,
+#      against the same rewrite as one UPDATE (the floor: no batches).
 # Rounds are interleaved; medians of ROUNDS (default 5).
 . "$CLINICAL_SRC/bench/lib.sh"
 ROWS=${ROWS:-1000000}
@@ -82,3 +85,30 @@ awk -v p="$p" -v s="$s" -v e="$e" 'BEGIN {
   printf "%-46s %10.1f %9.2fx %11.2fx\n", "PL/pgSQL trigger, pgcrypto hmac (peer)", e, e / p, 1 }'
 q -c "DROP TABLE b_plain, b_pseud, b_peer" >/dev/null
 q -c "DROP FUNCTION public.b_peer_pseudonym()" >/dev/null
+
+# (c) rotation: each round rotates both tables to the next key version
+ROT_ROWS=${ROT_ROWS:-1000000}
+q >/dev/null <<SQL
+DROP TABLE IF EXISTS b_rot, b_rot_floor;
+CREATE TABLE b_rot (id int, mrn text);
+INSERT INTO b_rot SELECT i, clinical.pseudonym('MRN' || i, 1) FROM generate_series(1, $ROT_ROWS) i;
+CREATE TABLE b_rot_floor AS SELECT * FROM b_rot;
+VACUUM ANALYZE b_rot, b_rot_floor;
+SQL
+declare -A rot
+for r in $(seq 1 "$ROUNDS"); do
+  to=$(( r % 3 + 1 ))
+  rot[batched]+="$(q -c "SET client_min_messages = warning" -c "SELECT bench_ms(\$b\$SELECT clinical.repseudonymize('b_rot', 'mrn', $to)\$b\$)" | tail -1) "
+  rot[floor]+="$(q -c "SELECT bench_ms(\$b\$UPDATE b_rot_floor SET mrn = clinical.repseudonym(mrn, $to)
+                   WHERE clinical.pseudonym_version(mrn) IS NOT NULL AND mrn NOT LIKE 'v$to:%'\$b\$)") "
+  q -c "VACUUM b_rot, b_rot_floor" >/dev/null
+done
+same=$(q -c "SELECT count(*) FROM b_rot JOIN b_rot_floor USING (id) WHERE b_rot.mrn = b_rot_floor.mrn")
+[ "$same" = "$ROT_ROWS" ] || { echo "rotation: the two tables differ ($same of $ROT_ROWS rows equal)" >&2; exit 1; }
+b=$(echo ${rot[batched]} | tr ' ' '\n' | median); f=$(echo ${rot[floor]} | tr ' ' '\n' | median)
+printf '\n(c) key rotation of %s stored pseudonyms\n' "$ROT_ROWS"
+printf '%-46s %10s %10s\n' "statement" "median ms" "vs floor"
+awk -v b="$b" -v f="$f" 'BEGIN {
+  printf "%-46s %10.1f %9.2fx\n", "one UPDATE, no batches (floor)", f, 1;
+  printf "%-46s %10.1f %9.2fx\n", "clinical.repseudonymize(), batches of 10,000", b, b / f }'
+q -c "DROP TABLE b_rot, b_rot_floor" >/dev/null

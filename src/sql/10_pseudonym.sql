@@ -248,6 +248,9 @@ DECLARE
     pattern text;
     parts regclass[];
     part regclass;
+    nblocks bigint;
+    step bigint;
+    lo bigint;
 BEGIN
     IF target IS NULL OR "column" IS NULL OR to_version IS NULL THEN
         RAISE EXCEPTION 'target, column and to_version must not be NULL'
@@ -281,18 +284,30 @@ BEGIN
     ELSE
         parts := ARRAY[target];
     END IF;
+    -- Each batch is a range of about batch_size rows' worth of blocks (a
+    -- TID range scan): picking each batch with LIMIT from the start of the
+    -- table read again every row the batches before had rewritten, which
+    -- made a rotation quadratic in the table's size. Row versions that the
+    -- rewrite moves past the blocks counted at the start are rotated ones.
     FOREACH part IN ARRAY parts LOOP
-        LOOP
+        SELECT pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint,
+               greatest(1, pg_catalog.ceil(batch_size /
+                   CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages ELSE 50 END))
+          INTO nblocks, step
+          FROM pg_class AS c WHERE c.oid = part;
+        lo := 0;
+        WHILE lo < nblocks LOOP
             EXECUTE format(
                 'UPDATE %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
-                  WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s
-                                           WHERE @extschema@.pseudonym_version(%2$I) IS NOT NULL
-                                             AND %2$I NOT LIKE $2
-                                           LIMIT $3))',
+                  WHERE ctid >= $3 AND ctid < $4
+                    AND @extschema@.pseudonym_version(%2$I) IS NOT NULL
+                    AND %2$I NOT LIKE $2',
                 part, "column")
-              USING to_version, pattern, batch_size;
+              USING to_version, pattern, pg_catalog.format('(%s,0)', lo)::tid,
+                    pg_catalog.format('(%s,0)', least(lo + step, 4294967295))::tid;
             GET DIAGNOSTICS n = ROW_COUNT;
-            EXIT WHEN n = 0;
+            lo := lo + step;
+            CONTINUE WHEN n = 0;
             total := total + n;
             RAISE NOTICE 'repseudonymize %.%: % rows rewritten to key version %', target, "column", total, to_version;
         END LOOP;

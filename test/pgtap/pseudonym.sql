@@ -7,7 +7,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
-SELECT plan(45);
+SELECT plan(48);
 
 SELECT has_function('clinical', 'pseudonym', ARRAY['text', 'integer', 'text', 'integer']);
 SELECT has_function('clinical', 'pseudonym_bytea', ARRAY['bytea', 'integer']);
@@ -113,6 +113,23 @@ SELECT is(clinical.repseudonymize('tap_part', 'mrn', 2), 5::bigint,
 SELECT is((SELECT count(*) FROM tap_part_a WHERE mrn = clinical.repseudonym(clinical.pseudonym('MRN' || id, 1), 2))
           + (SELECT count(*) FROM tap_part_b WHERE mrn = 'MRN' || id), 10::bigint,
           '... to key 2, and leaves the rows of the other partition at the same ctids alone');
+
+-- repseudonymize() walks the table in block ranges: many batches, rows
+-- whose new versions move to blocks not walked yet are rotated once only,
+-- plaintext and values already under the target key are left alone
+CREATE TABLE tap_walk (id int, mrn text, pad text);
+INSERT INTO tap_walk SELECT i, clinical.pseudonym('MRN' || i, 1), repeat('p', 100) FROM generate_series(1, 4000) i;
+INSERT INTO tap_walk SELECT i, clinical.pseudonym('MRN' || i, 2), NULL FROM generate_series(4001, 4100) i;
+INSERT INTO tap_walk SELECT i, 'plain' || i, NULL FROM generate_series(4101, 4150) i;
+ANALYZE tap_walk;
+SELECT is(clinical.repseudonymize('tap_walk', 'mrn', 2, batch_size => 300), 4000::bigint,
+          'repseudonymize() in block ranges of about 300 rows rewrites each row under another key');
+SELECT is((SELECT count(*) FROM tap_walk WHERE id <= 4000
+              AND mrn = clinical.pseudonym('MRN' || id, key_version => 1, to_version => 2)), 4000::bigint,
+          '... exactly once (the onion of one rotation, also for rows moved ahead of the walk)');
+SELECT is((SELECT count(*) FROM tap_walk WHERE (id BETWEEN 4001 AND 4100 AND mrn = clinical.pseudonym('MRN' || id, 2))
+                                             OR (id > 4100 AND mrn = 'plain' || id)), 150::bigint,
+          '... and leaves values under the target key and plaintext alone');
 
 -- review fixes (2026-11-26)
 SET LOCAL clinical.key_version = 7;
