@@ -1758,10 +1758,10 @@ audit_getint64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
 PG_FUNCTION_INFO_V1(clinical_audit_seal);
 
 /*
- * Where each partition's txid BRIN index was last seen summarized up to (a
- * hint kept per backend: the worker seals again and again).
+ * Where each BRIN index of the log's partitions was last seen summarized up
+ * to (a hint kept per backend: the worker seals again and again).
  */
-#define AUDIT_SUMMARY_HINTS 8
+#define AUDIT_SUMMARY_HINTS 16
 typedef struct AuditSummaryHint
 {
 	Oid			indexoid;
@@ -1787,18 +1787,20 @@ audit_summary_hint(Oid indexoid)
 }
 
 /*
- * Summarize the complete page ranges of each partition's BRIN index on txid
- * that no VACUUM has summarized yet. The seal's scan reads every page of an
- * unsummarized range, so without this it read the whole tail written since
- * the partition's last (auto)vacuum at every seal, a cost that grew with the
- * write rate and the vacuum interval (measured: 8,672 pages read for 2,528
- * that held the rows). The partial last range stays unsummarized, so
- * writers' BRIN inserts there stay free. A partition that VACUUM, DDL or
- * another sealer holds is skipped (conditional lock): its rows are found
- * all the same, by reading more.
+ * Summarize the complete page ranges of each partition's BRIN indexes (on
+ * txid and change_id) that no VACUUM has summarized yet. A BRIN scan reads
+ * every page of an unsummarized range, so without this the seal's scan by
+ * txid read the whole tail written since the partition's last
+ * (auto)vacuum at every seal, a cost that grew with the write rate and the
+ * vacuum interval (measured: 8,672 pages read for 2,528 that held the
+ * rows); lookups by change_id (audit_verify's redactions, users) likewise.
+ * The partial last range stays unsummarized, so writers' BRIN inserts there
+ * stay free. A partition that VACUUM, DDL or another sealer holds is
+ * skipped (conditional lock): its rows are found all the same, by reading
+ * more.
  */
 static void
-audit_summarize_txid_ranges(void)
+audit_summarize_ranges(void)
 {
 	List	   *parts;
 	ListCell   *lc;
@@ -1809,7 +1811,6 @@ audit_summarize_txid_ranges(void)
 	{
 		Oid			partoid = lfirst_oid(lc);
 		Relation	heap;
-		AttrNumber	txid_att;
 		BlockNumber nblocks;
 		List	   *indexes;
 		ListCell   *ic;
@@ -1822,10 +1823,8 @@ audit_summarize_txid_ranges(void)
 			UnlockRelationOid(partoid, ShareUpdateExclusiveLock);
 			continue;
 		}
-		txid_att = get_attnum(partoid, "txid");
 		if (heap->rd_rel->relkind != RELKIND_RELATION ||
-			!has_privs_of_role(GetUserId(), heap->rd_rel->relowner) ||
-			txid_att == InvalidAttrNumber)
+			!has_privs_of_role(GetUserId(), heap->rd_rel->relowner))
 		{
 			relation_close(heap, ShareUpdateExclusiveLock);
 			continue;
@@ -1840,8 +1839,7 @@ audit_summarize_txid_ranges(void)
 			BlockNumber ppr;
 			BlockNumber blk;
 
-			if (index->rd_rel->relam != BRIN_AM_OID || !index->rd_index->indisvalid ||
-				index->rd_index->indkey.values[0] != txid_att)
+			if (index->rd_rel->relam != BRIN_AM_OID || !index->rd_index->indisvalid)
 			{
 				index_close(index, AccessShareLock);
 				continue;
@@ -1913,7 +1911,7 @@ clinical_audit_seal(PG_FUNCTION_ARGS)
 				 errmsg("clinical.audit_seal() must run in a READ COMMITTED transaction"),
 				 errhint("Call it in its own transaction, or SET TRANSACTION ISOLATION LEVEL READ COMMITTED.")));
 	SPI_execute("LOCK TABLE clinical.audit_seal IN SHARE ROW EXCLUSIVE MODE", false, 0);
-	audit_summarize_txid_ranges();
+	audit_summarize_ranges();
 
 	rc = SPI_execute("SELECT xid_to, seal_mac, key_version FROM clinical.audit_seal ORDER BY seal_id DESC LIMIT 1",
 					 false, 1);
@@ -2319,10 +2317,31 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 	hctl.hcxt = CurrentMemoryContext;
 	redactions = hash_create("clinical audit redactions", 64, &hctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	rc = SPI_execute("SELECT (new_row->>'change_id')::bigint, new_row->>'redacted_hash', "
-					 "new_row->>'redacted_mac', (new_row->>'key_version')::int "
-					 "FROM clinical.audit_log WHERE operation = 'REDACT' ORDER BY change_id",
-					 true, 0);
+	/*
+	 * Only redactions of rows in scope count, and a redaction is written
+	 * after the row it redacts, so it has a larger change id than the
+	 * smallest in scope: with a scope (since), look no further back, so
+	 * that the change id index skips the older log.
+	 */
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(0);
+	if (row_floor > 0)
+	{
+		args[0] = Int64GetDatum(row_floor);
+		rc = SPI_execute_with_args("SELECT pg_catalog.min(change_id) FROM clinical.audit_log WHERE txid >= $1",
+								   1, argtypes, args, NULL, true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "reading the first change in scope failed");
+		args[0] = Int64GetDatum(audit_getint64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (isnull)
+			args[0] = Int64GetDatum(PG_INT64_MAX);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	rc = SPI_execute_with_args("SELECT (new_row->>'change_id')::bigint, new_row->>'redacted_hash', "
+							   "new_row->>'redacted_mac', (new_row->>'key_version')::int "
+							   "FROM clinical.audit_log WHERE operation = 'REDACT' AND change_id >= $1 "
+							   "ORDER BY change_id",
+							   1, argtypes, args, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading redactions failed");
 	for (i = 0; i < SPI_processed; i++)

@@ -113,6 +113,31 @@ SELECT clinical._audit_event('REDACT', NULL, NULL, jsonb_build_object('change_id
          'redacted_hash', encode(clinical._audit_row_hash(l), 'hex'))) FROM clinical.audit_log l WHERE change_id = $victim")
 tap_check "verify is not fooled by a REDACT record forged without the key" grep -qx "row:$victim:" <<<"$got"
 
+# audit_verify(since): the seals made since then, their rows and the
+# unsealed rows after them; a redaction in scope keeps it clean, an edit in
+# scope is found, an edit under an older seal is out of its scope
+tamper_since() {   # tamper SQL SINCE -> the problems audit_verify(SINCE) reports
+  q <<SQL
+BEGIN;
+ALTER TABLE clinical.audit_log DISABLE TRIGGER audit_log_guard;
+$1;
+SELECT problem || ':' || coalesce(change_id::text, '') || ':' || coalesce(seal_id::text, '') FROM clinical.audit_verify('$2');
+ROLLBACK;
+SQL
+}
+q -c "SELECT clinical.audit_seal()" >/dev/null
+seal_red=$(q -c "SELECT seal_id FROM clinical.audit_seal s, clinical.audit_log l WHERE l.change_id = $red AND l.txid >= s.xid_from AND l.txid < s.xid_to")
+since_red=$(q -c "SELECT sealed_at FROM clinical.audit_seal WHERE seal_id = $seal_red")
+tap_is "the redacted row's seal is newer than the first victim's" "$(( seal_red > seal_of_victim ))" "1"
+tap_is "audit_verify(since) over the redacted row's seal: clean" \
+  "$(q -c "SELECT count(*) FROM clinical.audit_verify('$since_red')")" "0"
+got=$(tamper_since "UPDATE clinical.audit_log SET new_row = new_row || '{\"name\": \"edited\"}' WHERE change_id = $red" "$since_red")
+tap_check "audit_verify(since) finds an edit of a row in scope" grep -qx "row:$red:" <<<"$got"
+got=$(tamper_since "UPDATE clinical.audit_log SET new_row = new_row || '{\"weight\": 98}' WHERE change_id = $victim" "$since_red")
+tap_is "audit_verify(since) leaves a row under an older seal out of scope" "$(grep -c "row:$victim:" <<<"$got")" "0"
+tap_is "audit_verify(since) after the last seal checks the unsealed rows only: clean" \
+  "$(q -c "SELECT count(*) FROM clinical.audit_verify(now() + interval '1 day')")" "0"
+
 # a writer cannot run its own code as the log's owner through search_path
 q -c "DROP ROLE IF EXISTS au_evil" -c "CREATE ROLE au_evil LOGIN" -c "GRANT INSERT ON au_patient TO au_evil" >/dev/null
 q -c "ALTER SYSTEM SET clinical.audit_seal_interval = 0" >/dev/null
