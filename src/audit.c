@@ -1759,30 +1759,37 @@ PG_FUNCTION_INFO_V1(clinical_audit_seal);
 
 /*
  * Where each BRIN index of the log's partitions was last seen summarized up
- * to (a hint kept per backend: the worker seals again and again).
+ * to, by index OID (kept per backend: the worker seals again and again; a
+ * table, not a few slots, since 7 years of monthly partitions carry over
+ * 160 such indexes).
  */
-#define AUDIT_SUMMARY_HINTS 16
 typedef struct AuditSummaryHint
 {
-	Oid			indexoid;
+	Oid			indexoid;		/* hash key */
 	BlockNumber next;			/* first range not known to be summarized */
 } AuditSummaryHint;
 
-static AuditSummaryHint audit_summary_hints[AUDIT_SUMMARY_HINTS];
-static int	audit_summary_clock = 0;
+static HTAB *audit_summary_hints = NULL;
 
 static AuditSummaryHint *
 audit_summary_hint(Oid indexoid)
 {
 	AuditSummaryHint *h;
-	int			i;
+	bool		found;
 
-	for (i = 0; i < AUDIT_SUMMARY_HINTS; i++)
-		if (audit_summary_hints[i].indexoid == indexoid)
-			return &audit_summary_hints[i];
-	h = &audit_summary_hints[audit_summary_clock++ % AUDIT_SUMMARY_HINTS];
-	h->indexoid = indexoid;
-	h->next = 0;
+	if (audit_summary_hints == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(AuditSummaryHint);
+		audit_summary_hints = hash_create("clinical audit BRIN summary hints", 256, &ctl,
+										  HASH_ELEM | HASH_BLOBS);
+	}
+	h = hash_search(audit_summary_hints, &indexoid, HASH_ENTER, &found);
+	if (!found)
+		h->next = 0;
 	return h;
 }
 
