@@ -1767,6 +1767,8 @@ typedef struct AuditSummaryHint
 {
 	Oid			indexoid;		/* hash key */
 	BlockNumber next;			/* first range not known to be summarized */
+	BlockNumber seen;			/* the heap's size at the last seal */
+	BlockNumber partial;		/* size at which the last range was summarized */
 } AuditSummaryHint;
 
 static HTAB *audit_summary_hints = NULL;
@@ -1789,7 +1791,7 @@ audit_summary_hint(Oid indexoid)
 	}
 	h = hash_search(audit_summary_hints, &indexoid, HASH_ENTER, &found);
 	if (!found)
-		h->next = 0;
+		h->next = h->seen = h->partial = 0;
 	return h;
 }
 
@@ -1801,8 +1803,8 @@ audit_summary_hint(Oid indexoid)
  * (auto)vacuum at every seal, a cost that grew with the write rate and the
  * vacuum interval (measured: 8,672 pages read for 2,528 that held the
  * rows); lookups by change_id (audit_verify's redactions, users) likewise.
- * The partial last range stays unsummarized, so writers' BRIN inserts there
- * stay free. A partition that VACUUM, DDL or another sealer holds is
+ * The partial last range stays unsummarized while the partition grows, so
+ * writers' BRIN inserts there stay free. A partition that VACUUM, DDL or another sealer holds is
  * skipped (conditional lock): its rows are found all the same, by reading
  * more.
  */
@@ -1855,7 +1857,7 @@ audit_summarize_ranges(void)
 			index_close(index, AccessShareLock);
 			hint = audit_summary_hint(indexoid);
 			if (hint->next > nblocks)
-				hint->next = 0;
+				hint->next = hint->partial = 0;
 			/* complete ranges only */
 			for (blk = hint->next; ppr > 0 && nblocks - blk >= ppr; blk += ppr)
 			{
@@ -1864,6 +1866,19 @@ audit_summarize_ranges(void)
 				CHECK_FOR_INTERRUPTS();
 			}
 			hint->next = blk;
+
+			/*
+			 * A partition that did not grow since the last seal (last
+			 * month's, say) gets its partial last range summarized too, or
+			 * every seal would read up to a range of it.
+			 */
+			if (blk < nblocks && nblocks == hint->seen && hint->partial != nblocks)
+			{
+				DirectFunctionCall2(brin_summarize_range, ObjectIdGetDatum(indexoid),
+									Int64GetDatum((int64) blk));
+				hint->partial = nblocks;
+			}
+			hint->seen = nblocks;
 		}
 		list_free(indexes);
 		relation_close(heap, ShareUpdateExclusiveLock);
