@@ -24,6 +24,7 @@
 #include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/vacuum.h"
 #if PG_VERSION_NUM >= 150000
@@ -89,6 +90,7 @@ static BlockNumber inval_truncate_pages = 0;	/* the heap's size at the last trun
 static BlockNumber inval_queue_pages = 0;	/* the queue's size at the last delivery */
 static bool inval_queue_drained = false;	/* the last batch was not full */
 static bool inval_batch_full = false;	/* the last batch stopped at a limit */
+static BlockNumber inval_scan_from = 0;	/* where the next batch starts reading */
 
 void
 inval_define_gucs(void)
@@ -422,6 +424,8 @@ inval_deliver_batch(char *err, size_t errlen)
 	Relation	queue;
 	Oid			queue_relid,
 				owner;
+	BlockNumber start,
+				next_from;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	AttrNumber	a_op,
@@ -441,10 +445,13 @@ inval_deliver_batch(char *err, size_t errlen)
 	 * user's DELETE or UPDATE by hand is tolerated below), so rows need no
 	 * lock: a row lock would cost a WAL record a row. The queue has no
 	 * index (writers would all insert into its rightmost leaf): a batch is
-	 * the first rows of a sequential scan, in no particular order, read
-	 * here without SQL. Full batches follow each other at once; near the
-	 * worker's capacity, rows written into space a vacuum freed at the
-	 * heap's start can overtake older rows further on.
+	 * the next rows of a sequential scan, in no particular order, read here
+	 * without SQL. Full batches follow each other at once, each starting in
+	 * the block where the one before stopped (starting each at block 0
+	 * read again every page the batches before had emptied: quadratic in a
+	 * backlog); a batch that reaches the end of the heap sends the next one
+	 * back to block 0 at once, for rows written meanwhile into space a
+	 * vacuum freed there.
 	 */
 	clinical_inval_queue(&queue_relid, &owner);
 	/* a DROP EXTENSION that committed while we waited for the lock: nothing to do */
@@ -453,6 +460,9 @@ inval_deliver_batch(char *err, size_t errlen)
 	if (queue == NULL)
 		return 0;
 	inval_queue_pages = RelationGetNumberOfBlocks(queue);
+	if (inval_scan_from >= inval_queue_pages || queue->rd_rel->relam != HEAP_TABLE_AM_OID)
+		inval_scan_from = 0;
+	start = inval_scan_from;
 	a_op = clinical_attno(queue, "op", INT2OID) + 1;
 	a_key = clinical_attno(queue, "key", TEXTOID) + 1;
 	a_channel = clinical_attno(queue, "channel", TEXTOID) + 1;
@@ -460,7 +470,10 @@ inval_deliver_batch(char *err, size_t errlen)
 	rows = palloc(sizeof(InvalRow) * maxrows);
 	tids = palloc(sizeof(ItemPointerData) * maxrows);
 	slot = table_slot_create(queue, NULL);
-	scan = table_beginscan(queue, GetActiveSnapshot(), 0, NULL);
+	/* no synchronized scan: the batch starts where it is told */
+	scan = table_beginscan_strat(queue, GetActiveSnapshot(), 0, NULL, true, false);
+	if (start > 0)
+		heap_setscanlimits(scan, start, inval_queue_pages - start);
 	while (nrows < inval_batch_size && nbytes < INVAL_BATCH_BYTES &&
 		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
@@ -485,8 +498,13 @@ inval_deliver_batch(char *err, size_t errlen)
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	inval_batch_full = (nrows >= inval_batch_size || nbytes >= INVAL_BATCH_BYTES);
+	/* the next batch: on from here, or back to block 0 (at once) */
+	next_from = inval_batch_full ? ItemPointerGetBlockNumber(&tids[nrows - 1]) : 0;
+	if (start > 0 && !inval_batch_full)
+		inval_batch_full = true;
 	if (nrows == 0)
 	{
+		inval_scan_from = next_from;
 		table_close(queue, NoLock);
 		return 0;
 	}
@@ -613,6 +631,7 @@ inval_deliver_batch(char *err, size_t errlen)
 		MemoryContextSwitchTo(old);
 	}
 
+	inval_scan_from = next_from;
 	SpinLockAcquire(&ClinicalShared->mutex);
 	ClinicalShared->inval_keys += nkeys - ndropped;
 	ClinicalShared->inval_publishes += npub;
