@@ -236,7 +236,7 @@ inval_render(const InvalTemplate *t, HeapTuple tuple, TupleDesc tupdesc, StringI
 typedef struct InvalItem
 {
 	struct InvalItem *next;		/* same hash */
-	SubTransactionId subid;		/* subtransaction that added it */
+	SubTransactionId subid;		/* subtransaction that added it (see below) */
 	SubTransactionId written;	/* subtransaction that wrote it to the queue, or 0 */
 	int32		hits;			/* times the key was added */
 	int16		op;
@@ -254,6 +254,19 @@ static MemoryContext inval_cxt = NULL;	/* child of TopTransactionContext */
 static HTAB *inval_set = NULL;
 static int	inval_nitems = 0;	/* keys in the set */
 static int	inval_nunwritten = 0;	/* of which not yet in the queue */
+
+/*
+ * Subtransaction ids grow within a transaction and subtransactions nest,
+ * so the keys added (or written) since a subtransaction S began are
+ * exactly those whose subid (written) is S or above. A subtransaction's
+ * commit therefore changes nothing (its keys belong to its parent from
+ * then on, as their ids say), and its rollback takes the keys at or above
+ * S. Rewriting each key's ids at every savepoint end made a loop of
+ * EXCEPTION blocks quadratic. The largest ids in use let a rollback of a
+ * subtransaction that added and wrote nothing return at once.
+ */
+static SubTransactionId inval_max_subid = InvalidSubTransactionId;
+static SubTransactionId inval_max_written = InvalidSubTransactionId;
 static bool inval_wrote = false;	/* this transaction wrote queue rows */
 static bool inval_callbacks = false;
 
@@ -364,7 +377,7 @@ inval_trim(void)
 {
 	HASH_SEQ_STATUS status;
 	InvalBucket *b;
-	SubTransactionId cur = GetCurrentSubTransactionId();
+	SubTransactionId cur = GetCurrentSubTransactionId();	/* and the ids above it */
 
 	hash_seq_init(&status, inval_set);
 	while ((b = hash_seq_search(&status)) != NULL)
@@ -375,7 +388,7 @@ inval_trim(void)
 		{
 			InvalItem  *it = *link;
 
-			if (it->written == cur && it->subid == cur && it->hits < 2)
+			if (it->written >= cur && it->subid >= cur && it->hits < 2)
 			{
 				*link = it->next;
 				if (it->channel)
@@ -435,6 +448,8 @@ inval_add(int16 op, const char *channel, const char *key)
 	it = MemoryContextAlloc(inval_cxt, sizeof(InvalItem));
 	it->subid = GetCurrentSubTransactionId();
 	it->written = InvalidSubTransactionId;
+	if (it->subid > inval_max_subid)
+		inval_max_subid = it->subid;
 	it->hits = 1;
 	it->op = op;
 	it->channel = channel ? MemoryContextStrdup(inval_cxt, channel) : NULL;
@@ -453,6 +468,7 @@ inval_forget(void)
 	inval_cxt = NULL;			/* freed with TopTransactionContext */
 	inval_nitems = 0;
 	inval_nunwritten = 0;
+	inval_max_subid = inval_max_written = InvalidSubTransactionId;
 }
 
 /*
@@ -549,6 +565,8 @@ inval_flush(void)
 			if (it->written != InvalidSubTransactionId)
 				continue;
 			it->written = GetCurrentSubTransactionId();
+			if (it->written > inval_max_written)
+				inval_max_written = it->written;
 			keys[n] = CStringGetTextDatum(it->key);
 			chnulls[n] = (it->channel == NULL);
 			channels[n] = it->channel ? CStringGetTextDatum(it->channel) : (Datum) 0;
@@ -618,7 +636,11 @@ inval_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* Keys of a rolled-back subtransaction go with it; committed ones move up. */
+/*
+ * Keys of a rolled-back subtransaction go with it, and keys whose queue rows
+ * it wrote are written again; a committed one's stay as they are (see
+ * inval_max_subid).
+ */
 static void
 inval_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
@@ -626,7 +648,8 @@ inval_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	HASH_SEQ_STATUS status;
 	InvalBucket *b;
 
-	if (inval_set == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+	if (inval_set == NULL || event != SUBXACT_EVENT_ABORT_SUB ||
+		(mySubid > inval_max_subid && mySubid > inval_max_written))
 		return;
 	hash_seq_init(&status, inval_set);
 	while ((b = hash_seq_search(&status)) != NULL)
@@ -637,7 +660,7 @@ inval_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		{
 			InvalItem  *it = *link;
 
-			if (it->subid == mySubid && event == SUBXACT_EVENT_ABORT_SUB)
+			if (it->subid >= mySubid)
 			{
 				/* added in the rolled-back subtransaction: gone (its rows too) */
 				*link = it->next;
@@ -646,22 +669,20 @@ inval_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					inval_nunwritten--;
 				continue;
 			}
-			if (it->subid == mySubid)
-				it->subid = parentSubid;
-			if (it->written == mySubid)
+			if (it->written >= mySubid)
 			{
-				if (event == SUBXACT_EVENT_COMMIT_SUB)
-					it->written = parentSubid;
-				else
-				{
-					/* its queue row was rolled back: write it again */
-					it->written = InvalidSubTransactionId;
-					inval_nunwritten++;
-				}
+				/* its queue row was rolled back: write it again */
+				it->written = InvalidSubTransactionId;
+				inval_nunwritten++;
 			}
 			link = &it->next;
 		}
+		if (b->items == NULL)
+			hash_search(inval_set, &b->hash, HASH_REMOVE, NULL);
 	}
+	/* nothing at or above mySubid is left */
+	inval_max_subid = Min(inval_max_subid, mySubid - 1);
+	inval_max_written = Min(inval_max_written, mySubid - 1);
 }
 
 static void

@@ -10,7 +10,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(126);
+SELECT plan(127);
 
 -- 10,000 new keys: the transaction writes every unwritten key to the queue
 CREATE FUNCTION pg_temp.spill(tag text) RETURNS integer LANGUAGE sql AS $$
@@ -216,6 +216,32 @@ ROLLBACK TO SAVEPOINT sp2;
 SELECT is(pg_temp.queued('patient:4'), '{}'::text[], 'the rolled-back savepoint takes its queue rows with it');
 DO $$ BEGIN PERFORM pg_temp.spill('d'); END $$;
 SELECT is(pg_temp.queued('patient:4'), ARRAY['0 patient:4'], 'the next write queues the key of the outer transaction again');
+
+-- nested savepoints: keys of a released savepoint go when its parent rolls
+-- back and stay when a later sibling does; an outer key added again in a
+-- rolled-back savepoint stays; an outer key whose row a released savepoint
+-- wrote is written again when the savepoint's parent rolls back
+SAVEPOINT n1;
+SAVEPOINT n2;
+DO $$ BEGIN PERFORM clinical.invalidate('nest:inner'); END $$;
+RELEASE SAVEPOINT n2;
+ROLLBACK TO SAVEPOINT n1;
+RELEASE SAVEPOINT n1;
+SAVEPOINT n3;
+DO $$ BEGIN PERFORM clinical.invalidate('nest:released'); END $$;
+RELEASE SAVEPOINT n3;
+DO $$ BEGIN PERFORM clinical.invalidate('nest:outer', 'nest:outer2'); END $$;
+SAVEPOINT n4;
+DO $$ BEGIN PERFORM clinical.invalidate('nest:outer', 'nest:sibling'); END $$;
+ROLLBACK TO SAVEPOINT n4;
+SAVEPOINT n5;
+SAVEPOINT n6;
+DO $$ BEGIN PERFORM clinical.invalidate('nest:n6'); PERFORM pg_temp.spill('f'); END $$;
+RELEASE SAVEPOINT n6;
+ROLLBACK TO SAVEPOINT n5;
+DO $$ BEGIN PERFORM pg_temp.spill('g'); END $$;
+SELECT is(pg_temp.queued('nest:%'), ARRAY['0 nest:outer', '0 nest:outer2', '0 nest:released'],
+          'nested savepoints: released keys go with a rolled-back parent, outer keys stay and are written again');
 
 -- invalidate(): keys as they are, NULLs skipped
 SELECT is(clinical.invalidate('tap:a b', NULL, E'tap:new\nline', 'tap:*'), 3, 'invalidate() skips NULL keys and counts the rest');
