@@ -367,9 +367,9 @@ clinical_inval_queue(Oid *relid, Oid *ownerp)
  * Bound the memory of a huge transaction: forget the written keys that were
  * seen once (a row's own key), keep the repeated ones (a site's key) so
  * they are not queued again. Only keys both added and written in the
- * current (sub)transaction: a rollback of it takes the key and its queue
- * row together, while a key from an outer level whose row a rollback takes
- * back must stay to be written again. Also inside savepoints (JDBC
+ * current (sub)transaction or the ones it released: a rollback of it takes
+ * the key and its queue row together, while a key from an outer level
+ * whose row a rollback takes back must stay to be written again. Also inside savepoints (JDBC
  * autosave, psql ON_ERROR_ROLLBACK, PL/pgSQL EXCEPTION blocks).
  */
 static void
