@@ -217,7 +217,11 @@ summ_grow(SummState *st)
 	pfree(old);
 }
 
-/* Switch an exact state to buckets: rekey every value by its bucket. */
+/*
+ * Switch an exact state to buckets: rekey every value by its bucket, into
+ * a table sized for the buckets (far fewer than the distinct values: a
+ * group kept the exact table's megabytes otherwise).
+ */
 static void
 summ_to_sketch(SummState *st)
 {
@@ -226,6 +230,7 @@ summ_to_sketch(SummState *st)
 	int64		i;
 
 	st->mode = SUMM_SKETCH;
+	st->capacity = 64;
 	st->slots = MemoryContextAllocExtended(GetMemoryChunkContext(old),
 										   sizeof(SummEntry) * st->capacity,
 										   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);

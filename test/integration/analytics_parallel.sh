@@ -2,7 +2,8 @@
 # Integration: analytics aggregates under forced parallel plans give the
 # same results as serial plans (exact and sketch modes); summaries survive
 # binary COPY; random and mutated bytes fed to the text and binary input
-# functions give errors, never a crash.
+# functions give errors, never a crash; groups that became sketches keep
+# small tables.
 set -u
 . "$CLINICAL_SRC/test/lib.sh"
 clinical_env
@@ -165,6 +166,22 @@ for i in $(seq 0 201); do echo "COPY par_fuzz FROM '$CLINICAL_TMP/fuzz_$i.bin' W
 psql -X -q -f "$CLINICAL_TMP/fuzz_bin.sql" >/dev/null 2>&1
 fuzz_checks par_fuzz 202 binary
 tap_check "no server crash was logged" test "$(grep -c 'terminated by signal' "$PGLOG")" = 0
+
+# a group that switches to the sketch keeps a table sized for its buckets,
+# not the exact table's 4 MB: 8 sketch groups in a hash aggregate
+q >/dev/null <<'SQL'
+CREATE TABLE par_sk AS SELECT i % 8 AS g, (i::bigint * 7919 % 1000003)::float8 / 7 AS x
+  FROM generate_series(1, 600000) i;
+ANALYZE par_sk;
+SQL
+sk=$(q -c "SELECT count(*) FILTER (WHERE NOT clinical.is_exact(s)) FROM (SELECT clinical.summarize(x) AS s FROM par_sk GROUP BY g) q")
+tap_is "each of the 8 groups (75,000 distinct values) is a sketch" "$sk" "8"
+mem=$(q -c "SET max_parallel_workers_per_gather = 0" -c "SET enable_sort = off" -c "SET work_mem = '1GB'" \
+        -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT g, clinical.summarize(x) FROM par_sk GROUP BY g" \
+      | grep -Eo 'Memory Usage: [0-9]+kB' | grep -Eo '[0-9]+' | head -1)
+echo "# hash aggregate of 8 sketch groups: ${mem} kB"
+tap_check "the hash aggregate of 8 sketch groups stays under 8 MB (it held 4 MB a group before)" test "${mem:-999999}" -lt 8192
+q -c "DROP TABLE par_sk" >/dev/null
 
 q -c "DROP TABLE par_m, par_s, par_s2, par_seed, par_fuzz_text, par_fuzz" >/dev/null
 tap_done
