@@ -35,6 +35,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "commands/sequence.h"
@@ -2163,6 +2164,23 @@ audit_redaction_mac(int key_version, int64 change_id, const char *hash_hex, char
 	audit_hex(mac, AUDIT_HASH_LEN, out);
 }
 
+/* The cache setting of the change id sequence (1 unless someone altered it). */
+static int64
+audit_seq_cache(void)
+{
+	HeapTuple	tp;
+	int64		cache = 1;
+
+	audit_lookup_log();
+	tp = SearchSysCache1(SEQRELID, ObjectIdGetDatum(audit_seq_oid));
+	if (HeapTupleIsValid(tp))
+	{
+		cache = ((Form_pg_sequence) GETSTRUCT(tp))->seqcache;
+		ReleaseSysCache(tp);
+	}
+	return cache;
+}
+
 PG_FUNCTION_INFO_V1(clinical_audit_verify);
 
 /*
@@ -2343,11 +2361,13 @@ clinical_audit_verify(PG_FUNCTION_ARGS)
 	 * Only redactions of rows in scope count, and a redaction is written
 	 * after the row it redacts, so it has a larger change id than the
 	 * smallest in scope: with a scope (since), look no further back, so
-	 * that the change id index skips the older log.
+	 * that the change id index skips the older log. Not when someone gave
+	 * the id sequence a cache: each session then draws from its own block
+	 * of ids, and a later row can have the smaller id.
 	 */
 	argtypes[0] = INT8OID;
 	args[0] = Int64GetDatum(0);
-	if (row_floor > 0)
+	if (row_floor > 0 && audit_seq_cache() <= 1)
 	{
 		args[0] = Int64GetDatum(row_floor);
 		rc = SPI_execute_with_args("SELECT pg_catalog.min(change_id) FROM clinical.audit_log WHERE txid >= $1",

@@ -7,7 +7,9 @@
 # who switched the guard off; a redaction keeps verify clean while a plain
 # edit does not; the worker seals on schedule; audit_seal refuses
 # REPEATABLE READ; the log survives pg_dump and restore with verify clean;
-# a seal leaves the log's txid BRIN index summarized but for its last range.
+# a seal leaves the log's txid BRIN index summarized but for its last range;
+# audit_verify(since) is scoped, finds redactions in scope (also when the id
+# sequence has a cache) and edits in scope.
 set -u
 . "$CLINICAL_SRC/test/lib.sh"
 clinical_env
@@ -137,6 +139,41 @@ got=$(tamper_since "UPDATE clinical.audit_log SET new_row = new_row || '{\"weigh
 tap_is "audit_verify(since) leaves a row under an older seal out of scope" "$(grep -c "row:$victim:" <<<"$got")" "0"
 tap_is "audit_verify(since) after the last seal checks the unsealed rows only: clean" \
   "$(q -c "SELECT count(*) FROM clinical.audit_verify(now() + interval '1 day')")" "0"
+
+# with a cache on the change id sequence a redaction can draw a smaller id
+# than every row in the scope of audit_verify(since): session T draws its
+# block of ids and its xid first, O holds the xid horizon, B writes the
+# row T then redacts; T's redaction is sealed before B's row. verify(since)
+# over B's seal must still find the redaction (it reads them all then)
+q -c "ALTER SEQUENCE clinical.audit_log_change_id_seq CACHE 20" >/dev/null
+for s_ in t o; do
+  rm -f "$CLINICAL_TMP/fifo_$s_"; mkfifo "$CLINICAL_TMP/fifo_$s_"
+  psql -X -q -v ON_ERROR_STOP=1 < "$CLINICAL_TMP/fifo_$s_" > "$CLINICAL_TMP/audit_$s_.out" 2>&1 &
+done
+exec 5>"$CLINICAL_TMP/fifo_t" 6>"$CLINICAL_TMP/fifo_o"
+in_xact() { [ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%$1%'")" = 1 ]; }
+echo "BEGIN; UPDATE au_patient SET name = 'cache T' WHERE id = 20;" >&5
+wait_until 10 in_xact "cache T"
+echo "BEGIN; SELECT pg_catalog.txid_current() AS cache_o;" >&6
+wait_until 10 in_xact "cache_o"
+q -c "UPDATE au_patient SET name = 'cache B' WHERE id = 21" >/dev/null
+cache_target=$(q -c "SELECT change_id FROM clinical.audit_log WHERE pk = '{\"id\": 21}' AND new_row->>'name' = 'cache B'")
+echo "SELECT clinical.audit_redact($cache_target, '{name}', 'wrong record') AS cache_r; COMMIT;" >&5
+exec 5>&-
+wait_until 10 bash -c "[ \"\$(psql -X -A -t -q -c \"SELECT count(*) FROM clinical.audit_log WHERE operation = 'REDACT' AND (new_row->>'change_id')::bigint = $cache_target\")\" = 1 ]"
+q -c "SELECT clinical.audit_seal()" >/dev/null
+echo "COMMIT;" >&6
+exec 6>&-
+wait
+q -c "SELECT clinical.audit_seal()" >/dev/null
+cache_redact=$(q -c "SELECT change_id FROM clinical.audit_log WHERE operation = 'REDACT' AND (new_row->>'change_id')::bigint = $cache_target")
+since_cache=$(q -c "SELECT s.sealed_at FROM clinical.audit_seal s, clinical.audit_log l WHERE l.change_id = $cache_target AND l.txid >= s.xid_from AND l.txid < s.xid_to")
+tap_is "the redaction drew a smaller id than every row in the scope of its row's seal" \
+  "$(q -c "SELECT $cache_redact < min(l.change_id) FROM clinical.audit_log l, clinical.audit_seal s
+           WHERE s.sealed_at = '$since_cache' AND l.txid >= s.xid_from")" "t"
+tap_is "... and with a sequence cache audit_verify(since) over that seal is clean" \
+  "$(q -c "SELECT count(*) FROM clinical.audit_verify('$since_cache')")" "0"
+q -c "ALTER SEQUENCE clinical.audit_log_change_id_seq CACHE 1" >/dev/null
 
 # a writer cannot run its own code as the log's owner through search_path
 q -c "DROP ROLE IF EXISTS au_evil" -c "CREATE ROLE au_evil LOGIN" -c "GRANT INSERT ON au_patient TO au_evil" >/dev/null
