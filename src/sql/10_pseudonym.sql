@@ -278,12 +278,14 @@ BEGIN
     PERFORM @extschema@._pseudonym_check(to_version, NULL);
     pattern := format('v%s:%%', to_version);
     -- a ctid names a row within one table: rewrite a partitioned table
-    -- partition by partition
-    IF (SELECT relkind FROM pg_class WHERE oid = target) = 'p' THEN
-        parts := ARRAY(SELECT relid FROM pg_partition_tree(target) WHERE isleaf);
-    ELSE
-        parts := ARRAY[target];
-    END IF;
+    -- partition by partition and an inheritance tree table by table, each
+    -- with UPDATE ONLY
+    parts := ARRAY(WITH RECURSIVE tree(relid) AS (
+                       SELECT target::oid
+                       UNION
+                       SELECT i.inhrelid FROM pg_inherits AS i JOIN tree AS t ON i.inhparent = t.relid)
+                   SELECT t.relid::regclass FROM tree AS t JOIN pg_class AS c ON c.oid = t.relid
+                    WHERE c.relkind = 'r' ORDER BY t.relid);
     -- Each batch is a range of about batch_size rows' worth of blocks (a
     -- TID range scan): picking each batch with LIMIT from the start of the
     -- table read again every row the batches before had rewritten, which
@@ -298,7 +300,7 @@ BEGIN
         lo := 0;
         WHILE lo < nblocks LOOP
             EXECUTE format(
-                'UPDATE %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
+                'UPDATE ONLY %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
                   WHERE ctid >= $3 AND ctid < $4
                     AND @extschema@.pseudonym_version(%2$I) IS NOT NULL
                     AND %2$I NOT LIKE $2',
@@ -308,6 +310,22 @@ BEGIN
             GET DIAGNOSTICS n = ROW_COUNT;
             lo := lo + step;
             CONTINUE WHEN n = 0;
+            total := total + n;
+            RAISE NOTICE 'repseudonymize %.%: % rows rewritten to key version %', target, "column", total, to_version;
+        END LOOP;
+        -- rows that other sessions wrote or moved meanwhile (into blocks
+        -- already walked, or past the end): picked until none is left
+        LOOP
+            EXECUTE format(
+                'UPDATE ONLY %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
+                  WHERE ctid = ANY (ARRAY(SELECT ctid FROM ONLY %1$s
+                                           WHERE @extschema@.pseudonym_version(%2$I) IS NOT NULL
+                                             AND %2$I NOT LIKE $2
+                                           LIMIT $3))',
+                part, "column")
+              USING to_version, pattern, batch_size;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            EXIT WHEN n = 0;
             total := total + n;
             RAISE NOTICE 'repseudonymize %.%: % rows rewritten to key version %', target, "column", total, to_version;
         END LOOP;
