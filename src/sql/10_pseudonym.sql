@@ -251,6 +251,8 @@ DECLARE
     nblocks bigint;
     step bigint;
     lo bigint;
+    rotate text;    -- the rewrite of the column, and which rows need it
+    stale text;
 BEGIN
     IF target IS NULL OR "column" IS NULL OR to_version IS NULL THEN
         RAISE EXCEPTION 'target, column and to_version must not be NULL'
@@ -277,6 +279,8 @@ BEGIN
     -- the key must exist before anything is rewritten
     PERFORM @extschema@._pseudonym_check(to_version, NULL);
     pattern := format('v%s:%%', to_version);
+    rotate := format('%1$I = @extschema@.repseudonym(%1$I, $1)', "column");
+    stale := format('@extschema@.pseudonym_version(%1$I) IS NOT NULL AND %1$I NOT LIKE $2', "column");
     -- a ctid names a row within one table: rewrite a partitioned table
     -- partition by partition and an inheritance tree table by table, each
     -- with UPDATE ONLY
@@ -299,12 +303,8 @@ BEGIN
           FROM pg_class AS c WHERE c.oid = part;
         lo := 0;
         WHILE lo < nblocks LOOP
-            EXECUTE format(
-                'UPDATE ONLY %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
-                  WHERE ctid >= $3 AND ctid < $4
-                    AND @extschema@.pseudonym_version(%2$I) IS NOT NULL
-                    AND %2$I NOT LIKE $2',
-                part, "column")
+            EXECUTE format('UPDATE ONLY %s SET %s WHERE ctid >= $3 AND ctid < $4 AND %s',
+                           part, rotate, stale)
               USING to_version, pattern, pg_catalog.format('(%s,0)', lo)::tid,
                     pg_catalog.format('(%s,0)', least(lo + step, 4294967295))::tid;
             GET DIAGNOSTICS n = ROW_COUNT;
@@ -316,13 +316,9 @@ BEGIN
         -- rows that other sessions wrote or moved meanwhile (into blocks
         -- already walked, or past the end): picked until none is left
         LOOP
-            EXECUTE format(
-                'UPDATE ONLY %1$s SET %2$I = @extschema@.repseudonym(%2$I, $1)
-                  WHERE ctid = ANY (ARRAY(SELECT ctid FROM ONLY %1$s
-                                           WHERE @extschema@.pseudonym_version(%2$I) IS NOT NULL
-                                             AND %2$I NOT LIKE $2
-                                           LIMIT $3))',
-                part, "column")
+            EXECUTE format('UPDATE ONLY %1$s SET %2$s
+                             WHERE ctid = ANY (ARRAY(SELECT ctid FROM ONLY %1$s WHERE %3$s LIMIT $3))',
+                           part, rotate, stale)
               USING to_version, pattern, batch_size;
             GET DIAGNOSTICS n = ROW_COUNT;
             EXIT WHEN n = 0;
