@@ -6,10 +6,14 @@
  *	  describe() and rollup(), and the accessors (n, nmiss, mean, sd, min,
  *	  max, quantile, quantiles, is_exact).
  *
- *	  A summary keeps counts (values, NULLs, NaN, +/-Infinity), the
- *	  Youngs-Cramer sums PostgreSQL's float8 aggregates use (so mean and SD
- *	  match avg() and stddev_samp()), exact min and max, and the distinct
- *	  finite values with their counts, which gives exact quantiles. Past
+ *	  A summary keeps counts (values, NULLs, NaN, +/-Infinity), the sum and
+ *	  the sum of squared deviations (so mean and SD match avg() and
+ *	  stddev_samp()), exact min and max, and the distinct finite values with
+ *	  their counts, which gives exact quantiles. While the values are exact
+ *	  the sums and extremes are computed from them when the state is
+ *	  flattened (two passes over the sorted values: nothing per row, and the
+ *	  same result for every plan); a sketch keeps the Youngs-Cramer sums
+ *	  PostgreSQL's float8 aggregates use, row by row. Past
  *	  clinical.summary_exact_limit distinct values it keeps log buckets
  *	  instead (each value replaced by its bucket's representative, relative
  *	  error at most SUMM_ALPHA); bucketing is a pure function of the value,
@@ -89,10 +93,10 @@ typedef struct SummState
 	int64		nnan;
 	int64		nposinf;
 	int64		nneginf;
-	float8		sx;
-	float8		sxx;
-	float8		min;
-	float8		max;
+	float8		sx;				/* sums and extremes: kept row by row in */
+	float8		sxx;			/* sketch mode only; an exact state has */
+	float8		min;			/* them computed from its values by */
+	float8		max;			/* summ_exact_moments() */
 	int64		ndistinct;		/* used slots */
 	int64		capacity;		/* power of 2 */
 	SummEntry  *slots;
@@ -218,9 +222,64 @@ summ_grow(SummState *st)
 }
 
 /*
+ * Sum, sum of squared deviations and extremes of n values given as k
+ * (value bits, count) entries: the two-pass formula, exact input needing no
+ * running correction. Overflow is an error, as in avg().
+ */
+static void
+summ_moments(const SummEntry *e, int64 k, int64 n, float8 *sx, float8 *sxx,
+			 float8 *min, float8 *max)
+{
+	float8		sum = 0.0,
+				ss = 0.0,
+				mean;
+	int64		i;
+
+	*min = get_float8_infinity();
+	*max = -get_float8_infinity();
+	for (i = 0; i < k; i++)
+	{
+		float8		v;
+
+		if (e[i].count == 0)
+			continue;
+		v = summ_value(e[i].key);
+		sum += v * (float8) e[i].count;
+		if (v < *min)
+			*min = v;
+		if (v > *max)
+			*max = v;
+	}
+	mean = n > 0 ? sum / (float8) n : 0.0;
+	for (i = 0; i < k && isfinite(sum); i++)
+	{
+		float8		d;
+
+		if (e[i].count == 0)
+			continue;
+		d = summ_value(e[i].key) - mean;
+		ss += d * d * (float8) e[i].count;
+	}
+	if (isinf(sum) || isinf(ss))
+		float_overflow_error();
+	*sx = sum;
+	*sxx = ss;
+}
+
+/* Give an exact state the sums and extremes of its values. */
+static void
+summ_exact_moments(SummState *st)
+{
+	Assert(st->mode == SUMM_EXACT);
+	summ_moments(st->slots, st->capacity, st->n, &st->sx, &st->sxx,
+				 &st->min, &st->max);
+}
+
+/*
  * Switch an exact state to buckets: rekey every value by its bucket, into
  * a table sized for the buckets (far fewer than the distinct values: a
- * group kept the exact table's megabytes otherwise).
+ * group kept the exact table's megabytes otherwise). The sums and extremes
+ * come from the exact values first; from here on they are kept row by row.
  */
 static void
 summ_to_sketch(SummState *st)
@@ -229,6 +288,7 @@ summ_to_sketch(SummState *st)
 	int64		oldcap = st->capacity;
 	int64		i;
 
+	summ_exact_moments(st);
 	st->mode = SUMM_SKETCH;
 	st->capacity = 64;
 	st->slots = MemoryContextAllocExtended(GetMemoryChunkContext(old),
@@ -322,8 +382,15 @@ summ_accum(SummState *st, float8 x)
 	if (x == 0.0)
 		x = 0.0;
 
-	/* Youngs-Cramer, as float8_accum does it, overflow an error as there */
 	st->n++;
+	if (st->mode == SUMM_EXACT)
+	{
+		/* sums and extremes come from the values when needed */
+		summ_add_value(st, x, 1);
+		return;
+	}
+
+	/* Youngs-Cramer, as float8_accum does it, overflow an error as there */
 	st->sx += x;
 	if (st->n > 1)
 	{
@@ -339,34 +406,51 @@ summ_accum(SummState *st, float8 x)
 	summ_add_value(st, x, 1);
 }
 
-/* Merge b into a (the combine step; the formula of float8_combine). */
+/*
+ * Merge b into a (the combine step). Two exact states merge their values
+ * alone: the sums come from the union. Otherwise a sketch is involved, and
+ * the sums are combined with the formula of float8_combine (an exact side's
+ * computed from its values first).
+ */
 static void
 summ_merge(SummState *a, const SummState *b)
 {
+	bool		both_exact = (a->mode == SUMM_EXACT && b->mode == SUMM_EXACT);
+	float8		bsx = b->sx,
+				bsxx = b->sxx,
+				bmin = b->min,
+				bmax = b->max;
 	int64		i;
 
-	if (b->n > 0)
+	if (!both_exact)
 	{
-		if (a->n == 0)
+		if (b->mode == SUMM_EXACT)
+			summ_moments(b->slots, b->capacity, b->n, &bsx, &bsxx, &bmin, &bmax);
+		if (a->mode == SUMM_EXACT)
+			summ_to_sketch(a);	/* computes a's sums, before n changes */
+		if (b->n > 0)
 		{
-			a->sx = b->sx;
-			a->sxx = b->sxx;
-		}
-		else
-		{
-			float8		n1 = a->n,
-						n2 = b->n,
-						tmp = a->sx / n1 - b->sx / n2;
+			if (a->n == 0)
+			{
+				a->sx = bsx;
+				a->sxx = bsxx;
+			}
+			else
+			{
+				float8		n1 = a->n,
+							n2 = b->n,
+							tmp = a->sx / n1 - bsx / n2;
 
-			a->sxx = a->sxx + b->sxx + n1 * n2 * tmp * tmp / (n1 + n2);
-			a->sx = a->sx + b->sx;
-			if (isinf(a->sx) || isinf(a->sxx))
-				float_overflow_error();
+				a->sxx = a->sxx + bsxx + n1 * n2 * tmp * tmp / (n1 + n2);
+				a->sx = a->sx + bsx;
+				if (isinf(a->sx) || isinf(a->sxx))
+					float_overflow_error();
+			}
+			if (bmin < a->min)
+				a->min = bmin;
+			if (bmax > a->max)
+				a->max = bmax;
 		}
-		if (b->min < a->min)
-			a->min = b->min;
-		if (b->max > a->max)
-			a->max = b->max;
 	}
 	if (pg_add_s64_overflow(a->n, b->n, &a->n) ||
 		pg_add_s64_overflow(a->nmiss, b->nmiss, &a->nmiss) ||
@@ -376,21 +460,22 @@ summ_merge(SummState *a, const SummState *b)
 		a->n > SUMM_MAX_N)
 		summ_count_overflow();
 
-	if (b->mode == SUMM_SKETCH && a->mode == SUMM_EXACT)
-		summ_to_sketch(a);
 	for (i = 0; i < b->capacity; i++)
 	{
 		if (b->slots[i].count == 0)
 			continue;
-		if (a->mode == SUMM_SKETCH && b->mode == SUMM_EXACT)
+		if (b->mode == SUMM_EXACT && a->mode == SUMM_SKETCH)
 			summ_add_key(a, summ_bits(summ_bucket(summ_value(b->slots[i].key))), b->slots[i].count);
 		else
-		{
 			summ_add_key(a, b->slots[i].key, b->slots[i].count);
-			if (a->mode == SUMM_EXACT && a->ndistinct > a->limit)
-				summ_to_sketch(a);
-		}
 	}
+
+	/*
+	 * Exact states switch once the union is in: a switch half-way would
+	 * compute sums from part of the values.
+	 */
+	if (a->mode == SUMM_EXACT && a->ndistinct > a->limit)
+		summ_to_sketch(a);
 }
 
 static int
@@ -423,13 +508,18 @@ summ_serialize(const SummState *st)
 	s->nneginf = st->nneginf;
 	s->sx = st->sx;
 	s->sxx = st->sxx;
-	s->min = st->n > 0 ? st->min : 0.0;
-	s->max = st->n > 0 ? st->max : 0.0;
+	s->min = st->min;
+	s->max = st->max;
 	s->nentries = st->ndistinct;
 	for (i = 0; i < st->capacity; i++)
 		if (st->slots[i].count != 0)
 			tmp[k++] = st->slots[i];
 	qsort(tmp, k, sizeof(SummEntry), summ_cmp_entry);
+	/* an exact state's sums, in value order: the same for every plan */
+	if (st->mode == SUMM_EXACT)
+		summ_moments(tmp, k, st->n, &s->sx, &s->sxx, &s->min, &s->max);
+	if (st->n == 0)
+		s->min = s->max = 0.0;
 	for (i = 0; i < k; i++)
 	{
 		s->entries[i].value = summ_value(tmp[i].key);
