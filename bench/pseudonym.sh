@@ -7,6 +7,9 @@
 #  (b) a 100,000-row INSERT with no trigger, with the pseudonymisation
 #      trigger, and with its usual peer: a PL/pgSQL BEFORE trigger setting
 #      the column to base64url(pgcrypto hmac(...)) with the key in its body;
+#      and, as the floor of any C trigger that rewrites a row, with
+#      clinical.set_updated_at() (a BEFORE trigger setting one timestamptz
+#      column: the trigger call and the rewritten tuple, no hashing);
 #  (c) a key rotation of ROT_ROWS (default 1,000,000) stored pseudonyms:
 #      clinical.repseudonymize() in its default batches of 10,000 rows,
 #      against the same rewrite as one UPDATE (the floor: no batches).
@@ -55,11 +58,13 @@ done
 
 # (b) the trigger on a 100,000-row INSERT
 q >/dev/null <<SQL
-DROP TABLE IF EXISTS b_plain, b_pseud, b_peer;
-CREATE TABLE b_plain (id int, mrn text, site int, name text, born date);
-CREATE TABLE b_pseud (LIKE b_plain);
-CREATE TABLE b_peer (LIKE b_plain);
+DROP TABLE IF EXISTS b_plain, b_pseud, b_peer, b_upd;
+CREATE TABLE b_plain (id int, mrn text, site int, name text, born date, updated_at timestamptz DEFAULT now());
+CREATE TABLE b_pseud (LIKE b_plain INCLUDING DEFAULTS);
+CREATE TABLE b_peer (LIKE b_plain INCLUDING DEFAULTS);
+CREATE TABLE b_upd (LIKE b_plain INCLUDING DEFAULTS);
 SELECT clinical.enable_pseudonymization('b_pseud', ARRAY['mrn'], 1);
+CREATE TRIGGER b_upd BEFORE INSERT OR UPDATE ON b_upd FOR EACH ROW EXECUTE FUNCTION clinical.set_updated_at();
 CREATE OR REPLACE FUNCTION public.b_peer_pseudonym() RETURNS trigger LANGUAGE plpgsql AS \$f\$
 BEGIN
   NEW.mrn := 'v1:' || rtrim(translate(encode(hmac(convert_to(NEW.mrn, 'UTF8'), decode('$KEYHEX', 'hex'), 'sha256'),
@@ -70,20 +75,21 @@ CREATE TRIGGER b_peer BEFORE INSERT OR UPDATE ON b_peer FOR EACH ROW EXECUTE FUN
 SQL
 declare -A ins
 for r in $(seq 1 "$ROUNDS"); do
-  for t in plain pseud peer; do
+  for t in plain upd pseud peer; do
     q -c "TRUNCATE b_$t" >/dev/null
-    ins[$t]+="$(q -c "SELECT bench_ms(\$b\$INSERT INTO b_$t SELECT i, 'MRN' || i, i % 40, 'name ' || i, '1970-01-01' FROM generate_series(1, 100000) i\$b\$)") "
+    ins[$t]+="$(q -c "SELECT bench_ms(\$b\$INSERT INTO b_$t (id, mrn, site, name, born) SELECT i, 'MRN' || i, i % 40, 'name ' || i, '1970-01-01' FROM generate_series(1, 100000) i\$b\$)") "
   done
 done
 p=$(echo ${ins[plain]} | tr ' ' '\n' | median); s=$(echo ${ins[pseud]} | tr ' ' '\n' | median)
-e=$(echo ${ins[peer]} | tr ' ' '\n' | median)
+e=$(echo ${ins[peer]} | tr ' ' '\n' | median); u=$(echo ${ins[upd]} | tr ' ' '\n' | median)
 printf '\n(b) INSERT of 100,000 rows\n'
 printf '%-46s %10s %10s %12s\n' "table" "median ms" "vs plain" "peer / this"
-awk -v p="$p" -v s="$s" -v e="$e" 'BEGIN {
+awk -v p="$p" -v s="$s" -v e="$e" -v u="$u" 'BEGIN {
   printf "%-46s %10.1f %9.2fx\n", "no trigger", p, 1;
+  printf "%-46s %10.1f %9.2fx\n", "C trigger floor: clinical.set_updated_at()", u, u / p;
   printf "%-46s %10.1f %9.2fx %11.2fx\n", "clinical pseudonymisation trigger (1 col)", s, s / p, e / s;
   printf "%-46s %10.1f %9.2fx %11.2fx\n", "PL/pgSQL trigger, pgcrypto hmac (peer)", e, e / p, 1 }'
-q -c "DROP TABLE b_plain, b_pseud, b_peer" >/dev/null
+q -c "DROP TABLE b_plain, b_pseud, b_peer, b_upd" >/dev/null
 q -c "DROP FUNCTION public.b_peer_pseudonym()" >/dev/null
 
 # (c) rotation: each round rotates both tables to the next key version
