@@ -228,37 +228,70 @@ summ_grow(SummState *st)
 	pfree(old);
 }
 
+/* Add x to the compensated sum (s, c): Neumaier's variant of Kahan's. */
+static inline void
+summ_sum_add(float8 *s, float8 *c, float8 x)
+{
+	float8		t = *s + x;
+
+	if (fabs(*s) >= fabs(x))
+		*c += (*s - t) + x;
+	else
+		*c += (x - t) + *s;
+	*s = t;
+}
+
 /*
  * Sum, sum of squared deviations and extremes of n values given as k
- * (value bits, count) entries: the two-pass formula, exact input needing no
- * running correction. Overflow is an error, as in avg().
+ * (value bits, count) entries (empty slots, count 0, are skipped). The sum
+ * is compensated, products included (value x count and its rounding error,
+ * by fma), so it is as exact as a float8 can hold, whatever the order and
+ * the signs: one pass per distinct value, not per row. The squared
+ * deviations come from the corrected two-pass formula, which removes what
+ * rounding left in the mean. Overflow is an error, as in avg(): the inputs
+ * are finite, so any non-finite result is one.
  */
 static void
 summ_moments(const SummEntry *e, int64 k, int64 n, float8 *sx, float8 *sxx,
 			 float8 *min, float8 *max)
 {
-	float8		sum = 0.0,
+	float8		lo = get_float8_infinity(),
+				hi = -get_float8_infinity(),
+				sum = 0.0,
+				corr = 0.0,
+				mean,
 				ss = 0.0,
-				mean;
+				comp = 0.0;
 	int64		i;
 
-	*min = get_float8_infinity();
-	*max = -get_float8_infinity();
 	for (i = 0; i < k; i++)
 	{
-		float8		v;
+		float8		v = summ_value(e[i].key),
+					c = (float8) e[i].count,
+					p;
 
 		if (e[i].count == 0)
 			continue;
-		v = summ_value(e[i].key);
-		sum += v * (float8) e[i].count;
-		if (v < *min)
-			*min = v;
-		if (v > *max)
-			*max = v;
+		if (v < lo)
+			lo = v;
+		if (v > hi)
+			hi = v;
+		p = v * c;
+		summ_sum_add(&sum, &corr, p);
+		summ_sum_add(&sum, &corr, fma(v, c, -p));
 	}
-	mean = n > 0 ? sum / (float8) n : 0.0;
-	for (i = 0; i < k && isfinite(sum); i++)
+	*min = lo;
+	*max = hi;
+	if (n == 0)
+	{
+		*sx = *sxx = 0.0;
+		return;
+	}
+	sum += corr;
+	if (!isfinite(sum))
+		float_overflow_error();
+	mean = sum / (float8) n;
+	for (i = 0; i < k; i++)
 	{
 		float8		d;
 
@@ -266,11 +299,13 @@ summ_moments(const SummEntry *e, int64 k, int64 n, float8 *sx, float8 *sxx,
 			continue;
 		d = summ_value(e[i].key) - mean;
 		ss += d * d * (float8) e[i].count;
+		comp += d * (float8) e[i].count;
 	}
-	if (isinf(sum) || isinf(ss))
+	ss -= comp * comp / (float8) n;
+	if (!isfinite(ss))
 		float_overflow_error();
 	*sx = sum;
-	*sxx = ss;
+	*sxx = ss < 0.0 ? 0.0 : ss;
 }
 
 /* Give an exact state the sums and extremes of its values. */
@@ -489,7 +524,9 @@ summ_merge(SummState *a, const SummState *b)
 
 	/*
 	 * Exact states switch once the union is in: a switch half-way would
-	 * compute sums from part of the values.
+	 * compute sums from part of the values. The union may hold up to twice
+	 * the limit's values for that moment (twice the table for a limit that
+	 * is not a power of two).
 	 */
 	if (a->mode == SUMM_EXACT && a->ndistinct > a->limit)
 		summ_to_sketch(a);
@@ -624,6 +661,26 @@ summ_validate(const SummaryData *s, Size size)
 	if (s->n > 0 && s->mode == SUMM_EXACT &&
 		(s->entries[0].value != s->min || s->entries[s->nentries - 1].value != s->max))
 		summ_corrupt("Its extremes do not match its values.");
+}
+
+/*
+ * An exact summary's sum and sum of squared deviations are derived from
+ * its values: text and binary input recompute them (after validation), so
+ * that a summary typed by hand reports the mean and SD a rollup of it
+ * does. The entries have the layout of SummEntry (float8 bits, count).
+ */
+StaticAssertDecl(sizeof(SummEntry) == SUMM_ENTRYSZ && offsetof(SummEntry, count) == sizeof(float8),
+				 "summary entries and table slots share a layout");
+
+static void
+summ_input_sums(SummaryData *s)
+{
+	float8		min,
+				max;
+
+	if (s->mode == SUMM_EXACT && s->n > 0)
+		summ_moments((const SummEntry *) s->entries, s->nentries, s->n,
+					 &s->sx, &s->sxx, &min, &max);
 }
 
 /* Rebuild a state from a (validated) summary. */
@@ -989,6 +1046,7 @@ clinical_summary_in(PG_FUNCTION_ARGS)
 	s->nentries = n;
 	memcpy(s->entries, entries.data, entries.len);
 	summ_validate(s, VARSIZE(s));
+	summ_input_sums(s);
 	PG_RETURN_POINTER(s);
 }
 
@@ -1065,6 +1123,7 @@ clinical_summary_recv(PG_FUNCTION_ARGS)
 		s->entries[i].count = pq_getmsgint64(buf);
 	}
 	summ_validate(s, VARSIZE(s));
+	summ_input_sums(s);
 	PG_RETURN_POINTER(s);
 }
 

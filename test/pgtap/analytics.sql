@@ -5,7 +5,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(39);
+SELECT plan(46);
 
 SELECT setseed(0.42);
 CREATE TEMP TABLE m AS
@@ -115,6 +115,34 @@ SELECT throws_ok($$SELECT clinical.rollup(s) FROM (VALUES
                      ('exact n=9007199254740992 nmiss=0 nan=0 posinf=0 neginf=0 sx=9007199254740992 sxx=0 min=1 max=1 {1:9007199254740992}'::clinical.summary),
                      ('exact n=1 nmiss=0 nan=0 posinf=0 neginf=0 sx=1 sxx=0 min=1 max=1 {1:1}'::clinical.summary)) v(s)$$,
                  '22003', NULL, 'rollup() past the 2^53 values a summary counts is an error');
+
+-- sums of an exact group come from its values (2026-11-27): large
+-- magnitudes of both signs overflow as an error, never a NaN mean, also when
+-- the group turns into a sketch after them
+SELECT throws_ok($$SELECT clinical.describe(x) FROM (VALUES (1e308::float8), (1e308), (-1e308), (-1e308)) v(x)$$,
+                 '22003', NULL, 'describe() of +-1e308 twice each is an overflow error, not a NaN mean');
+SELECT throws_ok($$SELECT clinical.sd(clinical.summarize(x)) FROM (SELECT 1e308::float8 AS x UNION ALL SELECT 1e308
+                     UNION ALL SELECT -1e308 UNION ALL SELECT -1e308 UNION ALL SELECT generate_series(5, 40)) v,
+                     LATERAL (SELECT set_config('clinical.summary_exact_limit', '16', true)) c$$,
+                 '22003', NULL, 'the same values ahead of a switch to the sketch: an overflow error too');
+-- a large mean over a small spread: float8's own running sums lose digits
+-- here (stddev_samp(x) is off by more than half); the summary's sd matches
+-- stddev_samp of the exact offsets from 1e9
+CREATE TEMP TABLE big_mean AS SELECT 1e9::float8 + (i % 1000)::float8 * 1e-6::float8 AS x FROM generate_series(1, 100000) i;
+SELECT ok((SELECT abs(clinical.sd(s) - t) <= 1e-12 * t
+             FROM (SELECT clinical.summarize(x) s, stddev_samp(x - 1e9::float8) t FROM big_mean) q),
+          'sd of 1e9 plus small offsets equals stddev_samp of the offsets within 1e-12');
+SELECT is((SELECT clinical.mean(clinical.summarize(x)) FROM big_mean),
+          (SELECT 1e9::float8 + avg(x - 1e9::float8) FROM big_mean), 'and its mean is 1e9 plus the mean of the offsets (avg(x) is not)');
+SELECT is((SELECT clinical.mean(clinical.summarize(x)) FROM (VALUES (1::float8), (1e17), (-1e17), (1)) v(x)), 0.5::float8,
+          'the sum is compensated: 1, 1e17, -1e17, 1 has mean 0.5 (a running sum loses the ones)');
+-- a typed exact summary's sums are recomputed from its values on input, so
+-- the summary and a rollup of it agree
+SELECT is((SELECT clinical.mean(s) || ' ' || clinical.sd(s) || ' ' || clinical.mean(clinical.rollup(s) OVER ()) || ' ' || clinical.sd(clinical.rollup(s) OVER ())
+             FROM (VALUES ('exact n=2 nmiss=0 nan=0 posinf=0 neginf=0 sx=2 sxx=0 min=1 max=3 {1:1,3:1}'::clinical.summary)) v(s)),
+          '2 1.4142135623730951 2 1.4142135623730951', 'a typed exact summary reports the mean and sd of its values, as its rollup does');
+SELECT is('exact n=2 nmiss=0 nan=0 posinf=0 neginf=0 sx=2 sxx=0 min=1 max=3 {1:1,3:1}'::clinical.summary::text,
+          'exact n=2 nmiss=0 nan=0 posinf=0 neginf=0 sx=4 sxx=2 min=1 max=3 {1:1,3:1}', 'its text shows the recomputed sums');
 
 -- review fixes (2026-11-26)
 SET LOCAL clinical.summary_exact_limit = 1000000;
