@@ -250,9 +250,18 @@ typedef struct InvalBucket
 	InvalItem  *items;
 } InvalBucket;
 
-static MemoryContext inval_cxt = NULL;	/* child of TopTransactionContext */
+/*
+ * The set lives from one transaction to the next: a commit empties it
+ * (creating a hash table and two memory contexts for every transaction
+ * cost more than the one or two keys most put in it). A set that grew past
+ * INVAL_REUSE keys, and any set at abort, is destroyed instead.
+ */
+#define INVAL_REUSE			256
+static MemoryContext inval_set_cxt = NULL;	/* child of TopMemoryContext */
+static MemoryContext inval_cxt = NULL;	/* the items, reset at transaction end */
 static HTAB *inval_set = NULL;
 static int	inval_nitems = 0;	/* keys in the set */
+static int	inval_peak = 0;		/* most keys the set held this transaction */
 static int	inval_nunwritten = 0;	/* of which not yet in the queue */
 
 /*
@@ -414,9 +423,13 @@ inval_add(int16 op, const char *channel, const char *key)
 	InvalItem  *it;
 	bool		found;
 
-	if (inval_cxt == NULL)
-		inval_cxt = AllocSetContextCreate(TopTransactionContext, "clinical invalidation keys",
+	if (inval_set_cxt == NULL)
+	{
+		inval_set_cxt = AllocSetContextCreate(TopMemoryContext, "clinical invalidation keys",
+											  ALLOCSET_SMALL_SIZES);
+		inval_cxt = AllocSetContextCreate(inval_set_cxt, "clinical invalidation key texts",
 										  ALLOCSET_SMALL_SIZES);
+	}
 	if (inval_set == NULL)
 	{
 		HASHCTL		ctl;
@@ -424,7 +437,7 @@ inval_add(int16 op, const char *channel, const char *key)
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(InvalBucket);
-		ctl.hcxt = inval_cxt;
+		ctl.hcxt = inval_set_cxt;
 		/* most transactions queue a key or two: start small, it grows */
 		inval_set = hash_create("clinical invalidation keys", 16, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -456,16 +469,36 @@ inval_add(int16 op, const char *channel, const char *key)
 	it->key = MemoryContextStrdup(inval_cxt, key);
 	it->next = b->items;
 	b->items = it;
-	inval_nitems++;
+	if (++inval_nitems > inval_peak)
+		inval_peak = inval_nitems;
 	if (++inval_nunwritten >= INVAL_SPILL)
 		inval_flush();
 }
 
 static void
-inval_forget(void)
+inval_forget(bool commit)
 {
-	inval_set = NULL;
-	inval_cxt = NULL;			/* freed with TopTransactionContext */
+	if (inval_set != NULL)
+	{
+		if (commit && inval_peak <= INVAL_REUSE)
+		{
+			HASH_SEQ_STATUS status;
+			InvalBucket *b;
+
+			/* removing the entry just returned is allowed during a scan */
+			hash_seq_init(&status, inval_set);
+			while ((b = hash_seq_search(&status)) != NULL)
+				hash_search(inval_set, &b->hash, HASH_REMOVE, NULL);
+		}
+		else
+		{
+			hash_destroy(inval_set);
+			inval_set = NULL;
+		}
+	}
+	if (inval_cxt != NULL)
+		MemoryContextReset(inval_cxt);
+	inval_peak = 0;
 	inval_nitems = 0;
 	inval_nunwritten = 0;
 	inval_max_subid = inval_max_written = InvalidSubTransactionId;
@@ -624,14 +657,14 @@ inval_xact_callback(XactEvent event, void *arg)
 			if (inval_wrote)
 				inval_wake_worker();
 			inval_wrote = false;
-			inval_forget();
+			inval_forget(true);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* a prepared transaction's rows appear at COMMIT PREPARED; the worker polls */
 			inval_wrote = false;
-			inval_forget();
+			inval_forget(false);
 			break;
 	}
 }

@@ -94,6 +94,35 @@ rcli SET marker:2 x >/dev/null; q -c "SELECT clinical.invalidate('marker:2')" >/
 tap_check "a committed marker after them is delivered" wait_until 10 gone marker:2
 tap_is "ROLLBACK PREPARED is not" "$(exists patient:202)" "1"
 
+# one session's key set is emptied at each commit and kept for the next
+# transaction: a key the last transaction sent is sent again by the next,
+# after a set of 300 keys (rebuilt, not emptied) too, and a rolled-back
+# transaction (its set destroyed) leaves nothing behind. Between the
+# transactions the session waits for the key to go, notes it, and caches
+# the key again.
+rcli SET reuse:1 c >/dev/null; rcli SET reuse:2 c >/dev/null
+rm -f "$CLINICAL_TMP/reuse"
+# seen KEY TAG: a psql line that waits up to 10 s for KEY to go, appends
+# TAG to the notes if it went, and sets KEY again
+seen() {
+  printf '%s\n' "\\! bash -c 'for i in \$(seq 100); do if [ \"\$(redis-cli -h 127.0.0.1 -p $REDIS_PORT EXISTS $1)\" = 0 ]; then printf \"$2 \" >> $CLINICAL_TMP/reuse; redis-cli -h 127.0.0.1 -p $REDIS_PORT SET $1 again >/dev/null; break; fi; sleep 0.1; done'"
+}
+q >/dev/null <<SQL
+SELECT clinical.invalidate('reuse:1');
+$(seen reuse:1 first)
+SELECT clinical.invalidate('reuse:1');
+$(seen reuse:1 again)
+SELECT clinical.invalidate(VARIADIC ARRAY(SELECT 'reuse:big:' || i FROM generate_series(1, 300) i) || 'reuse:1'::text);
+$(seen reuse:1 in-300)
+SELECT clinical.invalidate('reuse:1');
+$(seen reuse:1 after-300)
+BEGIN; SELECT clinical.invalidate('reuse:2'); ROLLBACK;
+SELECT clinical.invalidate('reuse:2');
+$(seen reuse:2 after-rollback)
+SQL
+tap_is "one session sends a key again in each transaction: first, next, within 300 keys, after them, after a rollback" \
+  "$(cat "$CLINICAL_TMP/reuse" 2>/dev/null)" "first again in-300 after-300 after-rollback "
+
 # no wake-up is lost: with polling practically off (1 h), a commit arrives
 # while the worker waits on Redis (paused for 500 ms, within the command
 # timeout) for the previous key; nothing would wake the worker later
