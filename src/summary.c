@@ -11,9 +11,9 @@
  *	  stddev_samp()), exact min and max, and the distinct finite values with
  *	  their counts, which gives exact quantiles. While the values are exact
  *	  the sums and extremes are computed from them when the state is
- *	  flattened (two passes over the sorted values: nothing per row, and the
- *	  same result for every plan); a sketch keeps the Youngs-Cramer sums
- *	  PostgreSQL's float8 aggregates use, row by row. Past
+ *	  flattened (a compensated sum, then the squared deviations: nothing per
+ *	  row, and the same result for every plan); a sketch keeps the
+ *	  Youngs-Cramer sums PostgreSQL's float8 aggregates use, row by row. Past
  *	  clinical.summary_exact_limit distinct values it keeps log buckets
  *	  instead (each value replaced by its bucket's representative, relative
  *	  error at most SUMM_ALPHA); bucketing is a pure function of the value,
