@@ -254,7 +254,8 @@ typedef struct InvalBucket
  * The set lives from one transaction to the next: a commit empties it
  * (creating a hash table and two memory contexts for every transaction
  * cost more than the one or two keys most put in it). A set that grew past
- * INVAL_REUSE keys, and any set at abort, is destroyed instead.
+ * INVAL_REUSE keys, and a set an abort leaves keys in, is destroyed
+ * instead.
  */
 #define INVAL_REUSE			256
 static MemoryContext inval_set_cxt = NULL;	/* child of TopMemoryContext */
@@ -425,10 +426,13 @@ inval_add(int16 op, const char *channel, const char *key)
 
 	if (inval_set_cxt == NULL)
 	{
-		inval_set_cxt = AllocSetContextCreate(TopMemoryContext, "clinical invalidation keys",
-											  ALLOCSET_SMALL_SIZES);
-		inval_cxt = AllocSetContextCreate(inval_set_cxt, "clinical invalidation key texts",
+		/* both or neither: an error between the two leaves neither set */
+		MemoryContext setcxt = AllocSetContextCreate(TopMemoryContext, "clinical invalidation keys",
+													 ALLOCSET_SMALL_SIZES);
+
+		inval_cxt = AllocSetContextCreate(setcxt, "clinical invalidation key texts",
 										  ALLOCSET_SMALL_SIZES);
+		inval_set_cxt = setcxt;
 	}
 	if (inval_set == NULL)
 	{
@@ -480,7 +484,14 @@ inval_forget(bool commit)
 {
 	if (inval_set != NULL)
 	{
-		if (commit && inval_peak <= INVAL_REUSE)
+		long		left = hash_get_num_entries(inval_set);
+
+		if (inval_peak > INVAL_REUSE || (!commit && left > 0))
+		{
+			hash_destroy(inval_set);
+			inval_set = NULL;
+		}
+		else if (left > 0)
 		{
 			HASH_SEQ_STATUS status;
 			InvalBucket *b;
@@ -490,11 +501,7 @@ inval_forget(bool commit)
 			while ((b = hash_seq_search(&status)) != NULL)
 				hash_search(inval_set, &b->hash, HASH_REMOVE, NULL);
 		}
-		else
-		{
-			hash_destroy(inval_set);
-			inval_set = NULL;
-		}
+		/* else empty: a transaction that added no key, or lost them all */
 	}
 	if (inval_cxt != NULL)
 		MemoryContextReset(inval_cxt);
