@@ -305,12 +305,19 @@ static bool inval_queue_callback = false;
 static bool inval_queue_valid = false;
 static uint64 inval_queue_invals = 0;	/* relcache invalidations seen */
 
+/* the queue's column numbers (0-based), for the writer's direct insert */
+static bool inval_queue_atts_valid = false;
+static int	inval_att_op,
+			inval_att_key,
+			inval_att_channel,
+			inval_att_at;
+
 static void
 inval_queue_relcache_callback(Datum arg, Oid relid)
 {
 	inval_queue_invals++;
 	if (!OidIsValid(relid) || relid == inval_queue_relid)
-		inval_queue_valid = false;
+		inval_queue_valid = inval_queue_atts_valid = false;
 }
 
 /*
@@ -379,8 +386,9 @@ clinical_inval_queue(Oid *relid, Oid *ownerp)
  * they are not queued again. Only keys both added and written in the
  * current (sub)transaction or the ones it released: a rollback of it takes
  * the key and its queue row together, while a key from an outer level
- * whose row a rollback takes back must stay to be written again. Also inside savepoints (JDBC
- * autosave, psql ON_ERROR_ROLLBACK, PL/pgSQL EXCEPTION blocks).
+ * whose row a rollback takes back must stay to be written again. Also
+ * inside savepoints (JDBC autosave, psql ON_ERROR_ROLLBACK, PL/pgSQL
+ * EXCEPTION blocks).
  */
 static void
 inval_trim(void)
@@ -538,10 +546,23 @@ inval_insert_direct(Oid relid, Datum *keys, Datum *channels, bool *chnulls,
 	desc = RelationGetDescr(rel);
 	if (rel->rd_rel->relhasindex || rel->rd_rel->relam != HEAP_TABLE_AM_OID)
 		w = clinical_rowwriter_open(relid);
-	a_op = clinical_attno(rel, "op", INT2OID);
-	a_key = clinical_attno(rel, "key", TEXTOID);
-	a_channel = clinical_attno(rel, "channel", TEXTOID);
-	a_at = clinical_attno(rel, "enqueued_at", TIMESTAMPTZOID);
+
+	/*
+	 * Looked up once, after the open took the queue's relcache
+	 * invalidations (an ALTER TABLE of the queue clears them).
+	 */
+	if (!inval_queue_atts_valid || relid != inval_queue_relid)
+	{
+		inval_att_op = clinical_attno(rel, "op", INT2OID);
+		inval_att_key = clinical_attno(rel, "key", TEXTOID);
+		inval_att_channel = clinical_attno(rel, "channel", TEXTOID);
+		inval_att_at = clinical_attno(rel, "enqueued_at", TIMESTAMPTZOID);
+		inval_queue_atts_valid = (relid == inval_queue_relid);
+	}
+	a_op = inval_att_op;
+	a_key = inval_att_key;
+	a_channel = inval_att_channel;
+	a_at = inval_att_at;
 	values = w ? w->values : palloc(sizeof(Datum) * desc->natts);
 	nulls = w ? w->nulls : palloc(sizeof(bool) * desc->natts);
 
