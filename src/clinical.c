@@ -147,8 +147,13 @@ clinical_shmem_startup(void)
 	ClinicalShared = ShmemInitStruct("clinical", clinical_shmem_size(), &found);
 	if (!found)
 	{
+		int			i;
+
 		memset(ClinicalShared, 0, clinical_shmem_size());
 		SpinLockInit(&ClinicalShared->mutex);
+		for (i = 0; i < INVAL_HINT_WORDS; i++)
+			pg_atomic_init_u64(&ClinicalShared->inval_hint[i], 0);
+		pg_atomic_init_u32(&ClinicalShared->inval_hint_all, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

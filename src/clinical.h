@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/rel.h"
@@ -65,6 +66,19 @@ typedef struct ClinicalSharedState
 	bool		inval_connected;
 	TimestampTz inval_last_success;
 	char		inval_last_error[256];
+
+	/*
+	 * Where committed queue rows are: a bit per queue block below
+	 * INVAL_HINT_BLOCKS, set by a writer after its commit, taken (and
+	 * cleared) by the invalidator, which then reads those blocks instead
+	 * of the whole queue. inval_hint_all asks for a whole scan (a row in a
+	 * higher block, or written through the row writer). Only hints: the
+	 * invalidator still reads the whole queue every poll interval.
+	 */
+#define INVAL_HINT_WORDS	64
+#define INVAL_HINT_BLOCKS	(INVAL_HINT_WORDS * 64)
+	pg_atomic_uint64 inval_hint[INVAL_HINT_WORDS];
+	pg_atomic_uint32 inval_hint_all;
 } ClinicalSharedState;
 
 extern ClinicalSharedState *ClinicalShared;

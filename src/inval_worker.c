@@ -402,6 +402,99 @@ inval_clear_pattern(const char *pattern, char *err, size_t errlen)
 	return true;
 }
 
+/* ---- which blocks to read: the writers' hints ---- */
+
+static uint64 inval_hints[INVAL_HINT_WORDS];	/* blocks taken from the writers, not yet read */
+static bool inval_read_whole = true;	/* the next batch reads the whole queue */
+static TimestampTz inval_last_whole = 0;	/* start of the last whole pass that reached the end */
+static TimestampTz inval_round_start = 0;
+
+/*
+ * Take the blocks writers published since the last round. Called before
+ * the round's snapshot: a hint taken is for a row committed before it.
+ */
+static void
+inval_take_hints(void)
+{
+	int			i;
+
+	pg_memory_barrier();
+	for (i = 0; i < INVAL_HINT_WORDS; i++)
+		if (pg_atomic_read_u64(&ClinicalShared->inval_hint[i]) != 0)
+			inval_hints[i] |= pg_atomic_exchange_u64(&ClinicalShared->inval_hint[i], 0);
+	if (pg_atomic_read_u32(&ClinicalShared->inval_hint_all) != 0 &&
+		pg_atomic_exchange_u32(&ClinicalShared->inval_hint_all, 0) != 0)
+		inval_read_whole = true;
+	inval_round_start = GetCurrentTimestamp();
+}
+
+static bool
+inval_have_hints(void)
+{
+	int			i;
+
+	for (i = 0; i < INVAL_HINT_WORDS; i++)
+		if (inval_hints[i] != 0)
+			return true;
+	return false;
+}
+
+/*
+ * Does the next batch read the whole queue? Yes when a writer asked for it,
+ * while a backlog is read batch after batch, and once every poll interval:
+ * rows no writer hinted at (a COMMIT PREPARED, rows from before a restart)
+ * wait no longer than they did before hints.
+ */
+static bool
+inval_whole_due(void)
+{
+	return inval_read_whole || !inval_queue_drained || inval_scan_from != 0 ||
+		TimestampDifferenceExceeds(inval_last_whole, inval_round_start, inval_poll_interval);
+}
+
+/*
+ * The next run of hinted blocks at or after *from, below nblocks: its
+ * first block and length. False when there is none.
+ */
+static bool
+inval_next_hint_run(BlockNumber *from, BlockNumber *len, BlockNumber nblocks)
+{
+	BlockNumber b = *from,
+				end = Min(nblocks, INVAL_HINT_BLOCKS);
+
+#define HINTED(blk) ((inval_hints[(blk) / 64] >> ((blk) % 64)) & 1)
+	while (b < end && !HINTED(b))
+		b = (inval_hints[b / 64] >> (b % 64)) == 0 ? (b / 64 + 1) * 64 : b + 1;
+	if (b >= end)
+		return false;
+	*from = b;
+	while (b < end && HINTED(b))
+		b++;
+	*len = b - *from;
+#undef HINTED
+	return true;
+}
+
+/*
+ * A batch was delivered (or found nothing). A hinted batch that did not
+ * fill read every hinted block; a whole pass from block 0 that did not
+ * fill read every row committed before its snapshot, hinted or not.
+ */
+static void
+inval_scan_done(bool whole, BlockNumber start)
+{
+	if (inval_batch_full)
+		return;
+	if (whole)
+	{
+		if (start != 0)
+			return;
+		inval_read_whole = false;
+		inval_last_whole = inval_round_start;
+	}
+	memset(inval_hints, 0, sizeof(inval_hints));
+}
+
 /*
  * Claim, send and delete one batch. Returns the number of queue rows
  * delivered, or -1 on a Redis error (err set; the rows stay queued).
@@ -439,6 +532,10 @@ inval_deliver_batch(char *err, size_t errlen)
 				ndropped = 0;
 	int		   *pubrows;
 	bool	   *refused;
+	bool		whole,
+				more = true;
+	BlockNumber run_from,
+				run_len;
 
 	/*
 	 * The worker is the queue's only consumer (its own expiry aside; a
@@ -451,8 +548,17 @@ inval_deliver_batch(char *err, size_t errlen)
 	 * read again every page the batches before had emptied: quadratic in a
 	 * backlog); a batch that reaches the end of the heap sends the next one
 	 * back to block 0 at once, for rows written meanwhile into space a
-	 * vacuum freed there.
+	 * vacuum freed there. Between such whole scans (see inval_whole_due), a
+	 * batch reads only the blocks writers said their committed rows went
+	 * to (inval_hint).
 	 */
+	whole = inval_whole_due();
+	if (!whole && !inval_have_hints())
+	{
+		/* woken, but every committed row it was told of went already */
+		inval_batch_full = false;
+		return 0;
+	}
 	clinical_inval_queue(&queue_relid, &owner);
 	/* a DROP EXTENSION that committed while we waited for the lock: nothing to do */
 	queue = try_table_open(queue_relid, RowExclusiveLock);
@@ -460,7 +566,13 @@ inval_deliver_batch(char *err, size_t errlen)
 	if (queue == NULL)
 		return 0;
 	inval_queue_pages = RelationGetNumberOfBlocks(queue);
-	if (inval_scan_from >= inval_queue_pages || queue->rd_rel->relam != HEAP_TABLE_AM_OID)
+	if (queue->rd_rel->relam != HEAP_TABLE_AM_OID)
+	{
+		/* block ranges are a heap's: any other access method is read whole */
+		inval_scan_from = 0;
+		whole = true;
+	}
+	if (inval_scan_from >= inval_queue_pages)
 		inval_scan_from = 0;
 	start = inval_scan_from;
 	a_op = clinical_attno(queue, "op", INT2OID) + 1;
@@ -472,38 +584,55 @@ inval_deliver_batch(char *err, size_t errlen)
 	slot = table_slot_create(queue, NULL);
 	/* no synchronized scan: the batch starts where it is told */
 	scan = table_beginscan_strat(queue, GetActiveSnapshot(), 0, NULL, true, false);
-	if (start > 0)
-		heap_setscanlimits(scan, start, inval_queue_pages - start);
-	while (nrows < inval_batch_size && nbytes < INVAL_BATCH_BYTES &&
-		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	run_from = start;
+	run_len = inval_queue_pages - start;
+	if (!whole)
 	{
-		bool		isnull;
-		Datum		d;
-
-		if (nrows == maxrows)
+		run_from = 0;
+		more = inval_next_hint_run(&run_from, &run_len, inval_queue_pages);
+	}
+	while (more)
+	{
+		if (!whole || start > 0)
+			heap_setscanlimits(scan, run_from, run_len);
+		while (nrows < inval_batch_size && nbytes < INVAL_BATCH_BYTES &&
+			   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			maxrows = Min(inval_batch_size, maxrows * 2);
-			rows = repalloc(rows, sizeof(InvalRow) * maxrows);
-			tids = repalloc(tids, sizeof(ItemPointerData) * maxrows);
+			bool		isnull;
+			Datum		d;
+
+			if (nrows == maxrows)
+			{
+				maxrows = Min(inval_batch_size, maxrows * 2);
+				rows = repalloc(rows, sizeof(InvalRow) * maxrows);
+				tids = repalloc(tids, sizeof(ItemPointerData) * maxrows);
+			}
+			/* live committed rows: only this worker deletes them, so the ctids stay theirs */
+			tids[nrows] = slot->tts_tid;
+			rows[nrows].op = DatumGetInt16(slot_getattr(slot, a_op, &isnull));
+			rows[nrows].key = TextDatumGetCString(slot_getattr(slot, a_key, &isnull));
+			d = slot_getattr(slot, a_channel, &isnull);
+			rows[nrows].channel = isnull ? NULL : TextDatumGetCString(d);
+			nbytes += strlen(rows[nrows].key) + (rows[nrows].channel ? strlen(rows[nrows].channel) : 0);
+			nrows++;
 		}
-		/* live committed rows: only this worker deletes them, so the ctids stay theirs */
-		tids[nrows] = slot->tts_tid;
-		rows[nrows].op = DatumGetInt16(slot_getattr(slot, a_op, &isnull));
-		rows[nrows].key = TextDatumGetCString(slot_getattr(slot, a_key, &isnull));
-		d = slot_getattr(slot, a_channel, &isnull);
-		rows[nrows].channel = isnull ? NULL : TextDatumGetCString(d);
-		nbytes += strlen(rows[nrows].key) + (rows[nrows].channel ? strlen(rows[nrows].channel) : 0);
-		nrows++;
+		if (whole || nrows >= inval_batch_size || nbytes >= INVAL_BATCH_BYTES)
+			break;
+		run_from += run_len;
+		more = inval_next_hint_run(&run_from, &run_len, inval_queue_pages);
+		if (more)
+			table_rescan(scan, NULL);
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	inval_batch_full = (nrows >= inval_batch_size || nbytes >= INVAL_BATCH_BYTES);
 	/* the next batch: on from here, or back to block 0 (at once) */
-	next_from = inval_batch_full ? ItemPointerGetBlockNumber(&tids[nrows - 1]) : 0;
-	if (start > 0 && !inval_batch_full)
+	next_from = inval_batch_full && whole ? ItemPointerGetBlockNumber(&tids[nrows - 1]) : 0;
+	if (whole && start > 0 && !inval_batch_full)
 		inval_batch_full = true;
 	if (nrows == 0)
 	{
+		inval_scan_done(whole, start);
 		inval_scan_from = next_from;
 		table_close(queue, NoLock);
 		return 0;
@@ -631,6 +760,7 @@ inval_deliver_batch(char *err, size_t errlen)
 		MemoryContextSwitchTo(old);
 	}
 
+	inval_scan_done(whole, start);
 	inval_scan_from = next_from;
 	SpinLockAcquire(&ClinicalShared->mutex);
 	ClinicalShared->inval_keys += nkeys - ndropped;
@@ -953,6 +1083,7 @@ inval_round(bool connected, char *err, size_t errlen)
 	bool		installed;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
+	inval_take_hints();
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -991,7 +1122,10 @@ inval_round(bool connected, char *err, size_t errlen)
 			/* one batch a transaction: its deletes commit as soon as Redis acknowledged */
 			n = inval_deliver_batch(err, errlen);
 			if (n < 0)
+			{
 				ok = false;
+				inval_read_whole = true;	/* its rows stay, hinted or not */
+			}
 			else
 			{
 				if (n > 0)
@@ -1078,6 +1212,7 @@ clinical_inval_worker_main(Datum main_arg)
 		{
 			if (redis_connect(err, sizeof(err)))
 			{
+				inval_read_whole = true;	/* what waited is read whole */
 				SpinLockAcquire(&ClinicalShared->mutex);
 				if (ever_connected)
 					ClinicalShared->inval_reconnects++;

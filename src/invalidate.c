@@ -278,6 +278,16 @@ static int	inval_nunwritten = 0;	/* of which not yet in the queue */
 static SubTransactionId inval_max_subid = InvalidSubTransactionId;
 static SubTransactionId inval_max_written = InvalidSubTransactionId;
 static bool inval_wrote = false;	/* this transaction wrote queue rows */
+
+/*
+ * The queue blocks this transaction's rows went to, published to the
+ * invalidator after commit (see inval_hint in clinical.h). A transaction
+ * that wrote to more blocks than this asks for a whole scan.
+ */
+#define INVAL_MAX_HINTS		8
+static BlockNumber inval_hints[INVAL_MAX_HINTS];
+static int	inval_nhints = 0;
+static bool inval_hint_all = false;
 static bool inval_callbacks = false;
 
 static uint64
@@ -519,6 +529,50 @@ inval_forget(bool commit)
 	inval_max_subid = inval_max_written = InvalidSubTransactionId;
 }
 
+/* Remember that a row of this transaction went to block blk. */
+static void
+inval_note_block(BlockNumber blk)
+{
+	int			i;
+
+	if (inval_hint_all)
+		return;
+	for (i = inval_nhints - 1; i >= 0; i--)
+		if (inval_hints[i] == blk)
+			return;
+	if (inval_nhints == INVAL_MAX_HINTS || blk >= INVAL_HINT_BLOCKS)
+		inval_hint_all = true;
+	else
+		inval_hints[inval_nhints++] = blk;
+}
+
+/*
+ * After a commit that wrote queue rows: tell the invalidator where they
+ * are and wake it. After the commit, so that a hint it takes is for rows
+ * its next snapshot sees. Otherwise (wrote = false) only forget the blocks.
+ */
+static void
+inval_publish_hints(bool wrote)
+{
+	int			i;
+
+	if (wrote && ClinicalShared != NULL)
+	{
+		if (inval_hint_all)
+			pg_atomic_fetch_or_u32(&ClinicalShared->inval_hint_all, 1);
+		else
+			for (i = 0; i < inval_nhints; i++)
+				pg_atomic_fetch_or_u64(&ClinicalShared->inval_hint[inval_hints[i] / 64],
+									   UINT64CONST(1) << (inval_hints[i] % 64));
+		SpinLockAcquire(&ClinicalShared->mutex);
+		if (ClinicalShared->inval_latch)
+			SetLatch(ClinicalShared->inval_latch);
+		SpinLockRelease(&ClinicalShared->mutex);
+	}
+	inval_nhints = 0;
+	inval_hint_all = false;
+}
+
 /*
  * Write n queue rows straight into clinical.invalidation_queue: heap
  * inserts, no executor or SPI per commit. enqueued_at is the transaction's
@@ -584,11 +638,15 @@ inval_insert_direct(Oid relid, Datum *keys, Datum *channels, bool *chnulls,
 			HeapTuple	tup = heap_form_tuple(desc, values, nulls);
 
 			heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
+			inval_note_block(ItemPointerGetBlockNumber(&tup->t_self));
 			heap_freetuple(tup);
 		}
 	}
 	if (w)
+	{
 		clinical_rowwriter_close(w);
+		inval_hint_all = true;
+	}
 	table_close(rel, NoLock);
 }
 
@@ -658,18 +716,6 @@ inval_flush(void)
 		inval_trim();
 }
 
-/* Wake the invalidation worker (after commit). */
-static void
-inval_wake_worker(void)
-{
-	if (ClinicalShared == NULL)
-		return;
-	SpinLockAcquire(&ClinicalShared->mutex);
-	if (ClinicalShared->inval_latch)
-		SetLatch(ClinicalShared->inval_latch);
-	SpinLockRelease(&ClinicalShared->mutex);
-}
-
 static void
 inval_xact_callback(XactEvent event, void *arg)
 {
@@ -682,8 +728,7 @@ inval_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (inval_wrote)
-				inval_wake_worker();
+			inval_publish_hints(inval_wrote);
 			inval_wrote = false;
 			inval_forget(true);
 			break;
@@ -691,6 +736,7 @@ inval_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* a prepared transaction's rows appear at COMMIT PREPARED; the worker polls */
+			inval_publish_hints(false);
 			inval_wrote = false;
 			inval_forget(false);
 			break;
