@@ -9,7 +9,11 @@
 #      inserts of probe rows and a keyevent subscriber timestamps the
 #      UNLINK ("del" event) of each probe key: commit-to-UNLINK p50 / p99;
 #  (c) writer cost: the same pgbench workload with invalidation on and off,
-#      CYCLES (default 3) times in the order off, on, on, off.
+#      CYCLES (default 3) times in the order off, floor, on, on, floor, off;
+#      the floor is the same trigger on a template whose column is always
+#      NULL: it fires for every row and has nothing to send (the cost of an
+#      AFTER ROW trigger as such). The worker's and redis-server's CPU time
+#      per transaction is read from /proc.
 . "$CLINICAL_SRC/bench/lib.sh"
 KEYS=${ROWS:-1000000}
 SECS=${SECS:-15}
@@ -52,7 +56,7 @@ q -c "SELECT pg_relation_size('clinical.invalidation_queue') / 8192" | sed 's/^/
 # the pgbench workload
 q >/dev/null <<'SQL'
 DROP TABLE IF EXISTS b_patient;
-CREATE TABLE b_patient (patient_id int PRIMARY KEY, site_id int, name text, updated_at timestamptz);
+CREATE TABLE b_patient (patient_id int PRIMARY KEY, site_id int, name text, updated_at timestamptz, no_key int);
 INSERT INTO b_patient SELECT i, i % 40, 'p' || i, now() FROM generate_series(1, 100000) i;
 VACUUM ANALYZE b_patient;
 SQL
@@ -68,11 +72,22 @@ tps() { pgbench -n -c 4 -j 2 -T "$SECS" -f "$CLINICAL_TMP/upd.sql" 2>/dev/null |
 # on and off alike, so one cycle cannot tell 85% from 95%
 CYCLES=${CYCLES:-3}
 on_inv() { q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null; }
+floor_inv() { q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'none:{no_key}')" >/dev/null; }
 off_inv() { q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null; }
-runs_off=""; runs_on=""
+# CPU time (clock ticks) of a process, and of the worker and redis-server
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+wpid=$(q -c "SELECT worker_pid FROM clinical.invalidation_stats()")
+rpid=$(rcli INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+hz=$(getconf CLK_TCK)
+runs_off=""; runs_on=""; runs_floor=""; on_n=0; on_w=0; on_r=0
 for cycle in $(seq 1 "$CYCLES"); do
-  a=$(tps); on_inv; b=$(tps); c=$(tps); off_inv; d=$(tps)
-  runs_off="$runs_off $a $d"; runs_on="$runs_on $b $c"
+  a=$(tps); floor_inv; b=$(tps); off_inv; on_inv
+  w0=$(ticks "$wpid"); r0=$(ticks "$rpid"); k0=$(q -c "SELECT keys_sent FROM clinical.invalidation_stats()")
+  c=$(tps); d=$(tps)
+  w1=$(ticks "$wpid"); r1=$(ticks "$rpid"); k1=$(q -c "SELECT keys_sent FROM clinical.invalidation_stats()")
+  on_n=$((on_n + k1 - k0)); on_w=$((on_w + w1 - w0)); on_r=$((on_r + r1 - r0))
+  off_inv; floor_inv; e=$(tps); off_inv; f=$(tps)
+  runs_off="$runs_off $a $f"; runs_floor="$runs_floor $b $e"; runs_on="$runs_on $c $d"
 done
 on_inv
 
@@ -115,13 +130,18 @@ p99=$(echo "$lat" | awk -v n="$n" 'NR == int(n * 0.99 + 0.5) { print }')
 mx=$(echo "$lat" | tail -1)
 printf '\n(b) commit-to-UNLINK latency under pgbench (4 clients): %s probes, p50 %s ms, p99 %s ms, max %s ms\n' "$n" "$p50" "$p99" "$mx"
 
-printf '\n(c) writer cost: pgbench UPDATE, 4 clients, %s s each, %s cycles of off, on, on, off\n' "$SECS" "$CYCLES"
-awk -v off="$runs_off" -v on="$runs_on" 'BEGIN {
-  n = split(off, f, " "); split(on, o, " ");
-  for (i = 1; i <= n; i++) { so += f[i]; sn += o[i] }
-  printf "%-30s %10.0f tps (runs", "invalidation off", so / n; for (i = 1; i <= n; i++) printf " %.0f", f[i]; print ")";
-  printf "%-30s %10.0f tps (runs", "invalidation on", sn / n; for (i = 1; i <= n; i++) printf " %.0f", o[i]; print ")";
-  printf "%-30s", "on / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (o[i] + o[i + 1]) / (f[i] + f[i + 1]); print "";
-  printf "%-30s %9.1f%%\n", "on / off", 100 * sn / so }'
+printf '\n(c) writer cost: pgbench UPDATE, 4 clients, %s s each, %s cycles of off, floor, on, on, floor, off\n' "$SECS" "$CYCLES"
+awk -v off="$runs_off" -v on="$runs_on" -v fl="$runs_floor" 'BEGIN {
+  n = split(off, f, " "); split(on, o, " "); split(fl, l, " ");
+  for (i = 1; i <= n; i++) { so += f[i]; sn += o[i]; sl += l[i] }
+  printf "%-34s %8.0f tps (runs", "invalidation off", so / n; for (i = 1; i <= n; i++) printf " %.0f", f[i]; print ")";
+  printf "%-34s %8.0f tps (runs", "floor: trigger, nothing to send", sl / n; for (i = 1; i <= n; i++) printf " %.0f", l[i]; print ")";
+  printf "%-34s %8.0f tps (runs", "invalidation on", sn / n; for (i = 1; i <= n; i++) printf " %.0f", o[i]; print ")";
+  printf "%-34s", "on / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (o[i] + o[i + 1]) / (f[i] + f[i + 1]); print "";
+  printf "%-34s", "floor / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (l[i] + l[i + 1]) / (f[i] + f[i + 1]); print "";
+  printf "%-34s %7.1f%%\n", "floor / off", 100 * sl / so;
+  printf "%-34s %7.1f%%\n", "on / off", 100 * sn / so }'
+awk -v n="$on_n" -v w="$on_w" -v r="$on_r" -v hz="$hz" 'BEGIN {
+  if (n > 0) printf "%-34s worker %.2f us, redis-server %.2f us (CPU time per key sent, %d keys)\n", "delivery while on", w / hz * 1e6 / n, r / hz * 1e6 / n, n }'
 q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null
 q -c "DROP TABLE b_patient" >/dev/null
