@@ -68,12 +68,14 @@ typedef struct ClinicalSharedState
 	char		inval_last_error[256];
 
 	/*
-	 * Where committed queue rows are: a bit per queue block below
-	 * INVAL_HINT_BLOCKS, set by a writer after its commit, taken (and
-	 * cleared) by the invalidator, which then reads those blocks instead
-	 * of the whole queue. inval_hint_all asks for a whole scan (a row in a
-	 * higher block, or written through the row writer). Only hints: the
-	 * invalidator still reads the whole queue every poll interval.
+	 * Where committed queue rows are: bit b stands for the queue blocks b,
+	 * b + INVAL_HINT_BLOCKS, b + 2 * INVAL_HINT_BLOCKS, ... (one block each
+	 * while the heap is smaller). A writer sets its blocks' bits after its
+	 * commit; the invalidator takes (and clears) them and reads those
+	 * blocks instead of the whole queue. inval_hint_all asks for a whole
+	 * scan (rows in many blocks, or written through the row writer). Only
+	 * hints: the invalidator still reads the whole queue every poll
+	 * interval.
 	 */
 #define INVAL_HINT_WORDS	64
 #define INVAL_HINT_BLOCKS	(INVAL_HINT_WORDS * 64)

@@ -449,26 +449,45 @@ static bool
 inval_whole_due(void)
 {
 	return inval_read_whole || !inval_queue_drained || inval_scan_from != 0 ||
+		inval_round_start < inval_last_whole ||	/* the clock went back */
 		TimestampDifferenceExceeds(inval_last_whole, inval_round_start, inval_poll_interval);
 }
 
 /*
+ * How long the worker may sleep before the next whole pass is due: a
+ * hinted round must not push it back by a poll interval (rows no writer
+ * named would wait up to two). -1 when none is pending or it is overdue
+ * (then the next wake-up, whatever brings it, makes the pass).
+ */
+static long
+inval_until_whole(void)
+{
+	long		until;
+
+	if (inval_read_whole || inval_last_whole == 0)
+		return -1;
+	until = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+											TimestampTzPlusMilliseconds(inval_last_whole, inval_poll_interval));
+	return until > 0 ? until : -1;
+}
+
+/*
  * The next run of hinted blocks at or after *from, below nblocks: its
- * first block and length. False when there is none.
+ * first block and length. False when there is none. Block b is hinted
+ * when bit b % INVAL_HINT_BLOCKS is set.
  */
 static bool
 inval_next_hint_run(BlockNumber *from, BlockNumber *len, BlockNumber nblocks)
 {
-	BlockNumber b = *from,
-				end = Min(nblocks, INVAL_HINT_BLOCKS);
+	BlockNumber b = *from;
 
-#define HINTED(blk) ((inval_hints[(blk) / 64] >> ((blk) % 64)) & 1)
-	while (b < end && !HINTED(b))
-		b = (inval_hints[b / 64] >> (b % 64)) == 0 ? (b / 64 + 1) * 64 : b + 1;
-	if (b >= end)
+#define HINTED(blk) ((inval_hints[(blk) % INVAL_HINT_BLOCKS / 64] >> ((blk) % 64)) & 1)
+	while (b < nblocks && !HINTED(b))
+		b = (inval_hints[b % INVAL_HINT_BLOCKS / 64] >> (b % 64)) == 0 ? (b / 64 + 1) * 64 : b + 1;
+	if (b >= nblocks)
 		return false;
 	*from = b;
-	while (b < end && HINTED(b))
+	while (b < nblocks && HINTED(b))
 		b++;
 	*len = b - *from;
 #undef HINTED
@@ -1279,6 +1298,13 @@ clinical_inval_worker_main(Datum main_arg)
 			long		due = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), inval_redeletes->due);
 
 			naptime = Max(1, Min(naptime, due));
+		}
+		if (ok && redis_is_connected())
+		{
+			long		until = inval_until_whole();
+
+			if (until > 0)
+				naptime = Min(naptime, until);
 		}
 
 		/*

@@ -540,7 +540,7 @@ inval_note_block(BlockNumber blk)
 	for (i = inval_nhints - 1; i >= 0; i--)
 		if (inval_hints[i] == blk)
 			return;
-	if (inval_nhints == INVAL_MAX_HINTS || blk >= INVAL_HINT_BLOCKS)
+	if (inval_nhints == INVAL_MAX_HINTS)
 		inval_hint_all = true;
 	else
 		inval_hints[inval_nhints++] = blk;
@@ -562,8 +562,12 @@ inval_publish_hints(bool wrote)
 			pg_atomic_fetch_or_u32(&ClinicalShared->inval_hint_all, 1);
 		else
 			for (i = 0; i < inval_nhints; i++)
-				pg_atomic_fetch_or_u64(&ClinicalShared->inval_hint[inval_hints[i] / 64],
-									   UINT64CONST(1) << (inval_hints[i] % 64));
+			{
+				BlockNumber bit = inval_hints[i] % INVAL_HINT_BLOCKS;
+
+				pg_atomic_fetch_or_u64(&ClinicalShared->inval_hint[bit / 64],
+									   UINT64CONST(1) << (bit % 64));
+			}
 		SpinLockAcquire(&ClinicalShared->mutex);
 		if (ClinicalShared->inval_latch)
 			SetLatch(ClinicalShared->inval_latch);
