@@ -96,7 +96,7 @@ void
 inval_define_gucs(void)
 {
 	DefineCustomIntVariable("clinical.invalidation_poll_interval",
-							"Time between queue polls of the invalidation worker when nothing wakes it.",
+							"Time between whole reads of the invalidation queue by its worker, which also polls this often when nothing wakes it.",
 							NULL, &inval_poll_interval, 1000, 10, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("clinical.invalidation_redelete_ms",
