@@ -1185,6 +1185,14 @@ clinical_inval_worker_main(Datum main_arg)
 	/* its vacuum of the queue is short and deliveries wait for it */
 	SetConfigOption("vacuum_cost_delay", "0", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * Its commits only record that rows were delivered: a crash that loses
+	 * one sends those keys again (at least once, as promised), so they need
+	 * not wait for the WAL flush, and the writers' commits do not share the
+	 * flush with a worker commit each round.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	inval_redelete_cxt = AllocSetContextCreate(TopMemoryContext, "clinical redelete",
 											   ALLOCSET_DEFAULT_SIZES);
 	SpinLockAcquire(&ClinicalShared->mutex);

@@ -305,6 +305,23 @@ q -c "ALTER SYSTEM RESET clinical.redis_db" -c "SELECT pg_reload_conf()" >/dev/n
 tap_check "after the fix the queue drains" wait_until 15 queue_empty
 tap_check "no key reached the server log with the password" test "$(grep -c 'wrong-pass-123\|right-pass' "$PGLOG")" = 0
 
+# the worker's commits do not wait for the WAL flush (a lost one re-sends
+# its batch: at least once): with fsync on, 40 one-key commits 25 ms apart
+# cost about one WAL sync each, where each delivery's commit made it two.
+# The worker reports its WAL counts at most once a second: a key sent after
+# a pause flushes them, before and after.
+q -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+syncs() { q -c "SELECT wal_sync FROM pg_stat_wal"; }
+sent_after_pause sync:0
+s0=$(syncs)
+for i in $(seq 1 40); do echo "SELECT clinical.invalidate('sync:$i'); SELECT pg_sleep(0.025);"; done | q >/dev/null
+sent_after_pause sync:41; sleep 0.3
+s1=$(syncs)
+echo "# WAL syncs for 41 one-key commits and their deliveries: $((s1 - s0))"
+tap_check "41 one-key commits and their deliveries cost fewer than 60 WAL syncs ($((s1 - s0)))" test $((s1 - s0)) -lt 60
+q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
+
 q -c "DROP TABLE inv_patient, inv_big" -c "DROP ROLE inv_app" >/dev/null
 
 # DROP EXTENSION while writers commit: the worker does not fail on the
