@@ -34,6 +34,7 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -59,6 +60,7 @@ typedef enum SummMethod
 } SummMethod;
 
 static SummMethod summ_parse_method(text *t);
+static void summ_method_null(void);
 
 void
 summ_define_gucs(void)
@@ -763,10 +765,7 @@ clinical_summ_accum(PG_FUNCTION_ARGS)
 		int			len;
 
 		if (PG_ARGISNULL(2))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("quantile method must not be null"),
-					 errhint("Use one of r7, r6, r2, sas5, or leave the argument out for r7.")));
+			summ_method_null();
 		mt = PG_GETARG_TEXT_PP(2);
 		len = VARSIZE_ANY_EXHDR(mt);
 		if (!st->method_set)
@@ -1220,6 +1219,15 @@ clinical_summary_is_exact(PG_FUNCTION_ARGS)
 }
 
 
+static void
+summ_method_null(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("quantile method must not be null"),
+			 errhint("Use one of r7, r6, r2, sas5, or leave the argument out for r7.")));
+}
+
 static SummMethod
 summ_parse_method(text *t)
 {
@@ -1418,6 +1426,30 @@ clinical_summary_quantiles(PG_FUNCTION_ARGS)
 											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/*
+ * describe(x, method) over no rows: the transition function, which checks
+ * the method, never ran. A constant method (the usual case) is checked
+ * here, so that bad input fails alike whether or not rows came; one that
+ * is computed (a column, a parameter) cannot be known without a row.
+ */
+static void
+summ_check_const_method(FunctionCallInfo fcinfo)
+{
+	Aggref	   *aggref = AggGetAggref(fcinfo);
+	TargetEntry *te;
+	Const	   *c;
+
+	if (aggref == NULL || list_length(aggref->args) < 2)
+		return;
+	te = lsecond_node(TargetEntry, aggref->args);
+	if (!IsA(te->expr, Const))
+		return;
+	c = (Const *) te->expr;
+	if (c->constisnull)
+		summ_method_null();
+	(void) summ_parse_method(DatumGetTextPP(c->constvalue));
+}
+
 PG_FUNCTION_INFO_V1(clinical_describe_final);
 
 /*
@@ -1437,7 +1469,11 @@ clinical_describe_final(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (PG_ARGISNULL(0))
+	{
+		if (PG_NARGS() > 1)
+			summ_check_const_method(fcinfo);
 		s = summ_serialize(summ_state_new(CurrentMemoryContext));
+	}
 	else
 	{
 		s = summ_serialize((SummState *) PG_GETARG_POINTER(0));

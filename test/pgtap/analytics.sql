@@ -5,7 +5,7 @@
 \pset tuples_only true
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS clinical;
-SELECT plan(46);
+SELECT plan(50);
 
 SELECT setseed(0.42);
 CREATE TEMP TABLE m AS
@@ -173,6 +173,17 @@ SELECT throws_ok($$SELECT clinical.describe(x, NULL) FROM (VALUES (1.0::float8))
                  'describe() with a NULL method is an error, not r7');
 SELECT throws_ok($$SELECT clinical.describe(x, m) FROM (VALUES (1.0::float8, 'r7'), (2.0, 'sas5')) v(x, m)$$, '22023', NULL,
                  'describe() with a different method in a later row of the group is an error');
+-- over no rows the transition function never sees the method: a constant
+-- one is checked by the final function
+SELECT throws_ok($$SELECT clinical.describe(x, 'bogus') FROM (VALUES (1.0::float8)) v(x) WHERE false$$, '22023', NULL,
+                 'describe() over no rows refuses an unknown method too');
+SELECT throws_ok($$SELECT clinical.describe(x, NULL) FROM (VALUES (1.0::float8)) v(x) WHERE false$$, '22004', NULL,
+                 'describe() over no rows refuses a NULL method too');
+SELECT is((SELECT (clinical.describe(x, 'sas5')).n FROM (VALUES (1.0::float8)) v(x) WHERE false), 0::bigint,
+          'describe() over no rows with a known method gives n = 0');
+CREATE TEMP TABLE no_rows (x float8, m text);
+SELECT is((SELECT (clinical.describe(x, m)).n FROM no_rows), 0::bigint,
+          'a method read from a column cannot be checked without a row: n = 0');
 
 SELECT is(clinical.mean('exact n=100000000 nmiss=0 nan=0 posinf=0 neginf=0 sx=3730000006.2 sxx=0 min=37.3 max=37.3 {37.3:100000000}'::clinical.summary)::numeric(10,4),
           37.3000::numeric(10,4), 'summary input allows the rounding a running sum of 1e8 values carries');
