@@ -13,7 +13,8 @@
 #      the floor is the same trigger on a template whose column is always
 #      NULL: it fires for every row and has nothing to send (the cost of an
 #      AFTER ROW trigger as such). The worker's and redis-server's CPU time
-#      per transaction is read from /proc.
+#      per transaction is read from /proc. Once with fsync off (CPU-bound),
+#      once with fsync on (PostgreSQL's default).
 . "$CLINICAL_SRC/bench/lib.sh"
 KEYS=${ROWS:-1000000}
 SECS=${SECS:-15}
@@ -69,7 +70,11 @@ tps() { pgbench -n -c 4 -j 2 -T "$SECS" -f "$CLINICAL_TMP/upd.sql" 2>/dev/null |
 # (c) writer cost, in ABBA order (off, on, on, off) so that the table's
 # growing bloat weighs on both sides alike, CYCLES times (default 3): the
 # TPS of one run on this 2-core machine varies by +-10% from run to run,
-# on and off alike, so one cycle cannot tell 85% from 95%
+# on and off alike, so one cycle cannot tell 85% from 95%. Twice: with
+# fsync off as the test cluster runs (every commit is CPU work only, so
+# every extra microsecond shows), then with fsync on, PostgreSQL's default
+# and the writers' setting in production (a commit waits for its WAL
+# flush). fsync is a reload setting; a CHECKPOINT starts each set clean.
 CYCLES=${CYCLES:-3}
 on_inv() { q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'patient:{patient_id}')" >/dev/null; }
 floor_inv() { q -c "SELECT clinical.enable_cache_invalidation('b_patient', 'none:{no_key}')" >/dev/null; }
@@ -79,16 +84,42 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 wpid=$(q -c "SELECT worker_pid FROM clinical.invalidation_stats()")
 rpid=$(rcli INFO server | tr -d '\r' | sed -n 's/^process_id://p')
 hz=$(getconf CLK_TCK)
-runs_off=""; runs_on=""; runs_floor=""; on_n=0; on_w=0; on_r=0
-for cycle in $(seq 1 "$CYCLES"); do
-  a=$(tps); floor_inv; b=$(tps); off_inv; on_inv
-  w0=$(ticks "$wpid"); r0=$(ticks "$rpid"); k0=$(q -c "SELECT keys_sent FROM clinical.invalidation_stats()")
-  c=$(tps); d=$(tps)
-  w1=$(ticks "$wpid"); r1=$(ticks "$rpid"); k1=$(q -c "SELECT keys_sent FROM clinical.invalidation_stats()")
-  on_n=$((on_n + k1 - k0)); on_w=$((on_w + w1 - w0)); on_r=$((on_r + r1 - r0))
-  off_inv; floor_inv; e=$(tps); off_inv; f=$(tps)
-  runs_off="$runs_off $a $f"; runs_floor="$runs_floor $b $e"; runs_on="$runs_on $c $d"
-done
+# writer_cost FSYNC: the cycles with fsync on or off; the report goes to
+# $CLINICAL_TMP/writer_FSYNC.txt, printed after (b)
+writer_cost() {
+  local fs=$1 cycle a b c d e f w0 r0 k0 w1 r1 k1
+  local runs_off="" runs_on="" runs_floor="" on_n=0 on_w=0 on_r=0
+  q -c "ALTER SYSTEM SET fsync = $fs" -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.5
+  q -c "CHECKPOINT" >/dev/null
+  for cycle in $(seq 1 "$CYCLES"); do
+    a=$(tps); floor_inv; b=$(tps); off_inv; on_inv
+    w0=$(ticks "$wpid"); r0=$(ticks "$rpid"); k0=$(q -c "SELECT keys_sent FROM clinical.invalidation_stats()")
+    c=$(tps); d=$(tps)
+    w1=$(ticks "$wpid"); r1=$(ticks "$rpid"); k1=$(q -c "SELECT keys_sent FROM clinical.invalidation_stats()")
+    on_n=$((on_n + k1 - k0)); on_w=$((on_w + w1 - w0)); on_r=$((on_r + r1 - r0))
+    off_inv; floor_inv; e=$(tps); off_inv; f=$(tps)
+    runs_off="$runs_off $a $f"; runs_floor="$runs_floor $b $e"; runs_on="$runs_on $c $d"
+  done
+  {
+    printf '\n(c) writer cost, fsync = %s: pgbench UPDATE, 4 clients, %s s each, %s cycles of off, floor, on, on, floor, off\n' "$fs" "$SECS" "$CYCLES"
+    awk -v off="$runs_off" -v on="$runs_on" -v fl="$runs_floor" 'BEGIN {
+      n = split(off, f, " "); split(on, o, " "); split(fl, l, " ");
+      for (i = 1; i <= n; i++) { so += f[i]; sn += o[i]; sl += l[i] }
+      printf "%-34s %8.0f tps (runs", "invalidation off", so / n; for (i = 1; i <= n; i++) printf " %.0f", f[i]; print ")";
+      printf "%-34s %8.0f tps (runs", "floor: trigger, nothing to send", sl / n; for (i = 1; i <= n; i++) printf " %.0f", l[i]; print ")";
+      printf "%-34s %8.0f tps (runs", "invalidation on", sn / n; for (i = 1; i <= n; i++) printf " %.0f", o[i]; print ")";
+      printf "%-34s", "on / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (o[i] + o[i + 1]) / (f[i] + f[i + 1]); print "";
+      printf "%-34s", "floor / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (l[i] + l[i + 1]) / (f[i] + f[i + 1]); print "";
+      printf "%-34s %7.1f%%\n", "floor / off", 100 * sl / so;
+      printf "%-34s %7.1f%%\n", "on / off", 100 * sn / so }'
+    awk -v n="$on_n" -v w="$on_w" -v r="$on_r" -v hz="$hz" 'BEGIN {
+      if (n > 0) printf "%-34s worker %.2f us, redis-server %.2f us (CPU time per key sent, %d keys)\n", "delivery while on", w / hz * 1e6 / n, r / hz * 1e6 / n, n }'
+  } > "$CLINICAL_TMP/writer_$fs.txt"
+  q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
+}
+writer_cost off
+writer_cost on
 on_inv
 
 # (b) latency under the same load. Redis reports an UNLINK as a "del"
@@ -130,18 +161,6 @@ p99=$(echo "$lat" | awk -v n="$n" 'NR == int(n * 0.99 + 0.5) { print }')
 mx=$(echo "$lat" | tail -1)
 printf '\n(b) commit-to-UNLINK latency under pgbench (4 clients): %s probes, p50 %s ms, p99 %s ms, max %s ms\n' "$n" "$p50" "$p99" "$mx"
 
-printf '\n(c) writer cost: pgbench UPDATE, 4 clients, %s s each, %s cycles of off, floor, on, on, floor, off\n' "$SECS" "$CYCLES"
-awk -v off="$runs_off" -v on="$runs_on" -v fl="$runs_floor" 'BEGIN {
-  n = split(off, f, " "); split(on, o, " "); split(fl, l, " ");
-  for (i = 1; i <= n; i++) { so += f[i]; sn += o[i]; sl += l[i] }
-  printf "%-34s %8.0f tps (runs", "invalidation off", so / n; for (i = 1; i <= n; i++) printf " %.0f", f[i]; print ")";
-  printf "%-34s %8.0f tps (runs", "floor: trigger, nothing to send", sl / n; for (i = 1; i <= n; i++) printf " %.0f", l[i]; print ")";
-  printf "%-34s %8.0f tps (runs", "invalidation on", sn / n; for (i = 1; i <= n; i++) printf " %.0f", o[i]; print ")";
-  printf "%-34s", "on / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (o[i] + o[i + 1]) / (f[i] + f[i + 1]); print "";
-  printf "%-34s", "floor / off by cycle"; for (i = 1; i <= n; i += 2) printf " %.1f%%", 100 * (l[i] + l[i + 1]) / (f[i] + f[i + 1]); print "";
-  printf "%-34s %7.1f%%\n", "floor / off", 100 * sl / so;
-  printf "%-34s %7.1f%%\n", "on / off", 100 * sn / so }'
-awk -v n="$on_n" -v w="$on_w" -v r="$on_r" -v hz="$hz" 'BEGIN {
-  if (n > 0) printf "%-34s worker %.2f us, redis-server %.2f us (CPU time per key sent, %d keys)\n", "delivery while on", w / hz * 1e6 / n, r / hz * 1e6 / n, n }'
+cat "$CLINICAL_TMP/writer_off.txt" "$CLINICAL_TMP/writer_on.txt"
 q -c "SELECT clinical.disable_cache_invalidation('b_patient')" >/dev/null
 q -c "DROP TABLE b_patient" >/dev/null
