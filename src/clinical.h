@@ -54,6 +54,7 @@ typedef struct ClinicalSharedState
 	/* cache invalidation: the invalidator worker and its counters */
 	Latch	   *inval_latch;	/* the invalidator's latch, NULL when not running */
 	pid_t		inval_pid;
+	Oid			inval_dbid;		/* its database (clinical.database) */
 	TimestampTz inval_started;
 	int64		inval_keys;		/* keys acknowledged by Redis (UNLINK) */
 	int64		inval_publishes;

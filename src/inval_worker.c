@@ -147,6 +147,7 @@ inval_on_exit(int code, Datum arg)
 	SpinLockAcquire(&ClinicalShared->mutex);
 	ClinicalShared->inval_latch = NULL;
 	ClinicalShared->inval_pid = 0;
+	ClinicalShared->inval_dbid = InvalidOid;
 	ClinicalShared->inval_connected = false;
 	SpinLockRelease(&ClinicalShared->mutex);
 	redis_disconnect();
@@ -1198,6 +1199,7 @@ clinical_inval_worker_main(Datum main_arg)
 	SpinLockAcquire(&ClinicalShared->mutex);
 	ClinicalShared->inval_latch = MyLatch;
 	ClinicalShared->inval_pid = MyProcPid;
+	ClinicalShared->inval_dbid = MyDatabaseId;
 	ClinicalShared->inval_started = GetCurrentTimestamp();
 	SpinLockRelease(&ClinicalShared->mutex);
 	on_shmem_exit(inval_on_exit, (Datum) 0);

@@ -550,13 +550,18 @@ inval_note_block(BlockNumber blk)
  * After a commit that wrote queue rows: tell the invalidator where they
  * are and wake it. After the commit, so that a hint it takes is for rows
  * its next snapshot sees. Otherwise (wrote = false) only forget the blocks.
+ * Only in the invalidator's database: another database's queue is not its
+ * own (its block numbers would name other blocks), and nothing delivers
+ * it. The database is read without the lock: a worker that starts after
+ * the read reads the whole queue first, with a snapshot that sees this
+ * commit.
  */
 static void
 inval_publish_hints(bool wrote)
 {
 	int			i;
 
-	if (wrote && ClinicalShared != NULL)
+	if (wrote && ClinicalShared != NULL && ClinicalShared->inval_dbid == MyDatabaseId)
 	{
 		if (inval_hint_all)
 			pg_atomic_fetch_or_u32(&ClinicalShared->inval_hint_all, 1);

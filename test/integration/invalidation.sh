@@ -322,6 +322,30 @@ echo "# WAL syncs for 41 one-key commits and their deliveries: $((s1 - s0))"
 tap_check "41 one-key commits and their deliveries cost fewer than 60 WAL syncs ($((s1 - s0)))" test $((s1 - s0)) -lt 60
 q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
 
+# commits in another database with the extension (its queue has no
+# worker) neither wake the invalidator nor send it to read blocks of its
+# own queue: polling off, 3 s of writes there, the worker's reads of its
+# queue counted as above
+q -c "ALTER SYSTEM SET clinical.invalidation_poll_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
+q -d postgres -c "CREATE DATABASE inv_other" >/dev/null
+q -d inv_other >/dev/null <<'SQL'
+CREATE EXTENSION clinical;
+CREATE TABLE o (id int PRIMARY KEY, v int);
+INSERT INTO o SELECT i, 0 FROM generate_series(1, 1000) i;
+SELECT clinical.enable_cache_invalidation('o', 'other:{id}');
+SQL
+sent_after_pause otherbase:1
+tap_check "the invalidator's queue has a block to read" test "$(q -c "SELECT pg_relation_size('clinical.invalidation_queue') / 8192")" -ge 1
+b0=$(blocks)
+printf '%s\n' '\set id random(1, 1000)' 'UPDATE o SET v = v + 1 WHERE id = :id;' > "$CLINICAL_TMP/other.pgb"
+n_other=$(pgbench -n -c 2 -j 2 -T 3 -f "$CLINICAL_TMP/other.pgb" inv_other 2>/dev/null | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+sent_after_pause otherbase:2
+other_blocks=$(( $(blocks) - b0 ))
+echo "# $n_other commits in another database; the invalidator read $other_blocks blocks of its own queue"
+tap_check "another database's commits ($n_other) do not send the invalidator to its queue (< 100 blocks read: $other_blocks)" test "$other_blocks" -lt 100
+q -d postgres -c "DROP DATABASE inv_other" >/dev/null
+q -c "ALTER SYSTEM RESET clinical.invalidation_poll_interval" -c "SELECT pg_reload_conf()" >/dev/null
+
 q -c "DROP TABLE inv_patient, inv_big" -c "DROP ROLE inv_app" >/dev/null
 
 # DROP EXTENSION while writers commit: the worker does not fail on the
