@@ -34,6 +34,7 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/primnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1430,7 +1431,9 @@ clinical_summary_quantiles(PG_FUNCTION_ARGS)
  * describe(x, method) over no rows: the transition function, which checks
  * the method, never ran. A constant method (the usual case) is checked
  * here, so that bad input fails alike whether or not rows came; one that
- * is computed (a column, a parameter) cannot be known without a row.
+ * is computed (a column, a parameter) cannot be known without a row. Nor
+ * can a constant in a window (no Aggref) or in a parallel plan's final
+ * step (its Aggref has only the partial results as argument).
  */
 static void
 summ_check_const_method(FunctionCallInfo fcinfo)
@@ -1442,7 +1445,7 @@ summ_check_const_method(FunctionCallInfo fcinfo)
 	if (aggref == NULL || list_length(aggref->args) < 2)
 		return;
 	te = lsecond_node(TargetEntry, aggref->args);
-	if (!IsA(te->expr, Const))
+	if (te->resjunk || !IsA(te->expr, Const) || exprType((Node *) te->expr) != TEXTOID)
 		return;
 	c = (Const *) te->expr;
 	if (c->constisnull)
