@@ -1333,7 +1333,9 @@ PG_FUNCTION_INFO_V1(clinical_invalidation_counters);
 
 /*
  * clinical._invalidation_counters() RETURNS record: the invalidator's
- * counters from shared memory (NULLs when the library is not preloaded).
+ * counters from shared memory. Not running and NULLs when the library is
+ * not preloaded, and in a database the running invalidator does not serve
+ * (its figures are another database's).
  */
 Datum
 clinical_invalidation_counters(PG_FUNCTION_ARGS)
@@ -1346,16 +1348,19 @@ clinical_invalidation_counters(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	memset(nulls, 0, sizeof(nulls));
-	if (ClinicalShared == NULL)
+	if (ClinicalShared != NULL)
+	{
+		SpinLockAcquire(&ClinicalShared->mutex);
+		memcpy(&s, ClinicalShared, sizeof(s));
+		SpinLockRelease(&ClinicalShared->mutex);
+	}
+	if (ClinicalShared == NULL || (s.inval_pid != 0 && s.inval_dbid != MyDatabaseId))
 	{
 		memset(nulls, true, sizeof(nulls));
 		values[0] = BoolGetDatum(false);
 		nulls[0] = false;
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 	}
-	SpinLockAcquire(&ClinicalShared->mutex);
-	memcpy(&s, ClinicalShared, sizeof(s));
-	SpinLockRelease(&ClinicalShared->mutex);
 
 	values[0] = BoolGetDatum(s.inval_pid != 0);
 	values[1] = Int32GetDatum(s.inval_pid);

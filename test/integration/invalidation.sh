@@ -346,6 +346,9 @@ sent_after_pause otherbase:2
 other_blocks=$(( $(blocks) - b0 ))
 echo "# $n_other commits in another database; the invalidator read $other_blocks blocks of its own queue"
 tap_check "another database's commits ($n_other) do not send the invalidator to its queue (< 100 blocks read: $other_blocks)" test "$other_blocks" -lt 100
+tap_is "there, invalidation_stats() says no worker serves that database (running, pid, keys_sent)" \
+  "$(q -d inv_other -c "SELECT worker_running, worker_pid IS NULL, keys_sent IS NULL FROM clinical.invalidation_stats()")" "f|t|t"
+tap_check "and shows its keys waiting in its queue" test "$(q -d inv_other -c "SELECT queue_depth FROM clinical.invalidation_stats()")" -gt 0
 q -d postgres -c "DROP DATABASE inv_other" >/dev/null
 q -c "ALTER SYSTEM RESET clinical.invalidation_poll_interval" -c "SELECT pg_reload_conf()" >/dev/null
 
